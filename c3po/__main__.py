@@ -1,0 +1,5 @@
+import sys
+
+from c3po.cli import main
+
+sys.exit(main())

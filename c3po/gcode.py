@@ -1,0 +1,308 @@
+"""G-code -> Toolpath: whole files and printer-side streams, one scanner for both.
+
+What the engine understands (Marlin semantics where firmwares differ):
+
+* motion: G0/G1, G2/G3 arcs in the XY plane (I/J centre or R radius; helical Z and E
+  spread evenly) linearised so no chord strays more than ``arc_tolerance`` mm; modal
+  motion ("X10 Y5" repeats the last G0-G3);
+* modes: G90/G91 (which, as in Marlin, also set E), M82/M83, G20/G21, G92 (any axes, or
+  all when none are named; XYZ offsets are applied so moves are machine coordinates),
+  G28 (homes the named axes or all), T tool changes, firmware retraction G10/G11;
+* syntax: ``;`` and ``( )`` comments, N line numbers, ``*`` checksums, lowercase,
+  spaces between a letter and its number, CRLF, a UTF-8 BOM, no final newline; a
+  number ends where a letter starts (``X1E2`` is X1 E2, as in Marlin); lines that are
+  host commands or macros (``PAUSE``, ``SET_FAN_SPEED S=1``) and M arguments are ignored;
+* layers: from geometry, never from comments (they are trivially stripped). A layer
+  starts at an extruding move whose Z differs from the current layer's by 0.03 mm or
+  more; travel keeps the layer it follows, so a layer is complete once the next begins.
+
+Bad input raises :class:`GcodeError` naming the file, line and reason: NUL or control
+bytes, non-ASCII bytes outside comments, values that are not numbers (``Xnan``),
+coordinates beyond 10 m, lines over ``max_line`` bytes, empty files, binary
+``.bgcode`` files (not supported: export text G-code instead).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from pathlib import Path
+from typing import BinaryIO, Iterable
+
+import numpy as np
+
+from c3po import _scan
+from c3po.errors import GcodeError
+from c3po.toolpath import MOVE_FIELDS, Toolpath
+
+ARC_TOLERANCE = 0.01  # mm, largest gap between an arc and its chords
+MAX_LINE = 1 << 20  # bytes; no real G-code line comes near this
+CHUNK = 8 << 20  # bytes read at a time from files: memory stays bounded
+
+_REASONS = {
+    _scan.E_BINARY: "binary data (NUL, control or non-ASCII byte) where G-code text was expected",
+    _scan.E_LONGLINE: f"line longer than {MAX_LINE} bytes; this is not G-code text",
+    _scan.E_RANGE: "coordinate beyond 10 m (or E beyond 1e9 mm); the file is corrupt",
+    _scan.E_NUMBER: "a word's value is not a number (e.g. 'X.' or 'Xnan')",
+    _scan.E_ARC: "arc (G2/G3) without a valid centre: give I/J or R, with R >= half the chord",
+    _scan.E_PLANE: "arcs in the XZ/YZ plane (G18/G19) are not supported",
+}
+
+
+class Scanner:
+    """Parse state plus growing output arrays; feed it bytes, read a Toolpath.
+
+    This is the one engine behind :func:`parse_gcode` and :class:`StreamParser`:
+    the result depends only on the bytes, never on how they were split.
+    """
+
+    def __init__(self, name: str = "<gcode>", arc_tolerance: float = ARC_TOLERANCE, max_line: int = MAX_LINE):
+        if not arc_tolerance > 0:
+            raise GcodeError(f"arc_tolerance must be > 0 mm, got {arc_tolerance}")
+        self.name = name
+        self.arc_tolerance = float(arc_tolerance)
+        self.max_line = int(max_line)
+        self.st, self.ist = _scan.new_state()
+        self.n = 0
+        self._arrays = _alloc(1 << 12)
+        self._pending = b""  # an incomplete last line, kept for the next feed
+        self._started = False
+
+    def feed(self, data: bytes, final: bool = False) -> None:
+        """Scan ``data`` (any split of the file's bytes); ``final`` marks the end."""
+        if not self._started:
+            data, self._pending = self._pending + data, b""
+            if len(data) < 4 and not final:
+                self._pending = data  # wait for the magic bytes
+                return
+            data = self._check_head(data)
+        buf = self._pending + data if self._pending else data
+        # at most one move per line (arcs aside): size the output once, not by doubling
+        need = self.n + buf.count(b"\n") + _scan.MAX_ARC_SEGMENTS + 2
+        if need > len(self._arrays["e"]):
+            self._arrays = _grow(self._arrays, self.n, max(need, len(self._arrays["e"]) * 3 // 2))
+        arr = np.frombuffer(buf, np.uint8) if _scan.HAVE_NUMBA else bytes(buf)
+        pos, end = 0, len(buf)
+        while True:
+            a = self._arrays
+            pos, self.n, reason = _scan.scan(
+                arr, pos, end, final, self.st, self.ist,
+                a["start"], a["end"], a["e"], a["extrude"], a["feed"], a["layer"], a["line"], a["tool"],
+                self.n, self.arc_tolerance, self.max_line,
+            )
+            if reason == _scan.R_FULL:
+                self._arrays = _grow(a, self.n, 2 * len(a["e"]))
+            elif reason == _scan.R_ERROR:
+                self._raise()
+            else:
+                break
+        self._pending = bytes(buf[pos:]) if pos < end else b""
+
+    def _check_head(self, data: bytes) -> bytes:
+        self._started = True
+        if data[:4] == b"GCDE":
+            raise GcodeError(
+                f"{self.name}: binary G-code (.bgcode) is not supported; export text G-code "
+                "(PrusaSlicer: Printer Settings > General > Supports binary G-code off) or convert it "
+                "with `bgcode --ascii` from libbgcode"
+            )
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            raise GcodeError(f"{self.name}: line 1: UTF-16 text; save the G-code as UTF-8 or ASCII")
+        if data[:3] == b"\xef\xbb\xbf":
+            data = data[3:]
+        return data
+
+    def _raise(self) -> None:
+        code, line, col = (int(self.ist[k]) for k in (_scan.I_ERR, _scan.I_ERRLINE, _scan.I_ERRCOL))
+        where = f"{self.name}: line {line}" + (f", column {col}" if code in (_scan.E_BINARY, _scan.E_NUMBER) else "")
+        raise GcodeError(f"{where}: {_REASONS[code]}")
+
+    @property
+    def lines(self) -> int:
+        return int(self.ist[_scan.I_LINE])
+
+    @property
+    def layer(self) -> int:
+        """Index of the layer being printed now (-1 before the first extrusion)."""
+        return int(self.ist[_scan.I_LAYER]) if self.ist[_scan.I_HASLAYER] else -1
+
+    def toolpath(self, i: int = 0, j: int | None = None, copy: bool = True) -> Toolpath:
+        """Moves ``[i, j)`` scanned so far, as a Toolpath.
+
+        ``copy=False`` returns views when that wastes little memory; only for a scanner
+        that will not be fed again.
+        """
+        j = self.n if j is None else j
+        view = not copy and j - i >= 0.75 * len(self._arrays["e"])
+        arrays = {f: v[i:j] if view else v[i:j].copy() for f, v in self._arrays.items()}
+        return Toolpath(**arrays, layer_z=_layer_z(self._arrays, j), lines=self.lines)
+
+
+def _alloc(cap: int) -> dict[str, np.ndarray]:
+    return {f: np.zeros((cap, w) if w else cap, dtype=d) for f, (d, w) in MOVE_FIELDS.items()}
+
+
+def _grow(arrays: dict[str, np.ndarray], n: int, cap: int) -> dict[str, np.ndarray]:
+    new = _alloc(cap)
+    for f, v in arrays.items():
+        new[f][:n] = v[:n]
+    return new
+
+
+def _layer_z(arrays: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """(L,) Z of the first extruding move of each layer among moves ``[0, n)``."""
+    ext = np.flatnonzero(arrays["extrude"][:n])
+    if len(ext) == 0:
+        return np.zeros(0, np.float32)
+    layer = arrays["layer"][ext]
+    first = ext[np.r_[True, layer[1:] != layer[:-1]]]
+    return arrays["end"][first, 2].copy()
+
+
+def _open(source, name: str) -> tuple[BinaryIO, str]:
+    """A binary stream over a path, bytes or file object; gzip is detected by magic."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        raw: BinaryIO = io.BytesIO(source)
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        name = str(path) if name == "<gcode>" else name
+        if not path.is_file():
+            raise GcodeError(f"{path}: no such file; give the path of a .gcode or .gcode.gz file")
+        raw = path.open("rb")
+    elif hasattr(source, "read"):
+        raw = source
+        name = getattr(source, "name", name) if name == "<gcode>" else name
+    else:
+        raise GcodeError(f"cannot read G-code from a {type(source).__name__}; give a path, bytes or a binary file")
+    head = raw.peek(2)[:2] if hasattr(raw, "peek") else None
+    if head is None:
+        pos = raw.tell()
+        head = raw.read(2)
+        raw.seek(pos)
+    if head == b"\x1f\x8b":
+        raw = gzip.GzipFile(fileobj=raw, mode="rb")
+    return raw, str(name)
+
+
+def parse_gcode(
+    source: str | os.PathLike | bytes | BinaryIO,
+    *,
+    name: str = "<gcode>",
+    arc_tolerance: float = ARC_TOLERANCE,
+) -> Toolpath:
+    """Parse a whole G-code file (path, bytes or binary file; gzip is detected).
+
+    Reads in chunks, so memory is the output arrays plus one chunk.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        sc = Scanner(name, arc_tolerance)
+        if len(source) == 0:
+            raise GcodeError(f"{name}: the file is empty; give a G-code file with moves")
+        sc.feed(bytes(source), final=True)
+        return sc.toolpath(copy=False)
+    raw, name = _open(source, name)
+    sc = Scanner(name, arc_tolerance)
+    total = 0
+    try:
+        while True:
+            try:
+                chunk = raw.read(CHUNK)
+            except (OSError, EOFError, gzip.BadGzipFile) as exc:
+                raise GcodeError(f"{name}: cannot read the file ({exc}); is it a complete .gcode or .gcode.gz?") from exc
+            if not chunk:
+                break
+            total += len(chunk)
+            sc.feed(chunk)
+        if total == 0:
+            raise GcodeError(f"{name}: the file is empty; give a G-code file with moves")
+        sc.feed(b"", final=True)
+    finally:
+        if raw is not source:
+            raw.close()
+    return sc.toolpath(copy=False)
+
+
+class StreamParser:
+    """Printer-side parser: feed G-code as it is sent, get layers as they complete.
+
+    ``feed`` takes lines or chunks of any size (bytes or str). Bytes are scanned in
+    batches of ``batch_bytes`` (a few dozen lines), which keeps the cost per line far
+    below a microsecond of Python; a completed layer is therefore reported within one
+    batch of the first move of the next layer. ``close()`` ends the file and returns the
+    last layer. ``toolpath()`` is everything so far and, after ``close()``, equals
+    :func:`parse_gcode` on the same bytes.
+    """
+
+    def __init__(self, name: str = "<stream>", *, batch_bytes: int = 4096, arc_tolerance: float = ARC_TOLERANCE):
+        self._sc = Scanner(name, arc_tolerance)
+        self._buf = bytearray()
+        self.batch_bytes = int(batch_bytes)
+        self._done = 0  # layers already returned
+        self._emitted = 0  # moves already returned
+        self._fed = 0  # bytes fed
+        self.closed = False
+
+    def feed(self, data: bytes | str) -> list[Toolpath]:
+        """Add G-code; return the layers completed by it (usually none)."""
+        if self.closed:
+            raise GcodeError(f"{self._sc.name}: feed() after close()")
+        data = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+        self._fed += len(data)
+        self._buf += data
+        if len(self._buf) < self.batch_bytes:
+            return []
+        return self.flush()
+
+    def flush(self) -> list[Toolpath]:
+        """Scan everything fed so far (whole lines) and return completed layers."""
+        buf, self._buf = bytes(self._buf), bytearray()
+        self._sc.feed(buf)
+        return self._completed(self._sc.layer)
+
+    def close(self) -> list[Toolpath]:
+        """End of file: scan the rest and return the remaining layers, the last included."""
+        if self.closed:
+            return []
+        buf, self._buf = bytes(self._buf), bytearray()
+        self.closed = True
+        if self._fed == 0:
+            raise GcodeError(f"{self._sc.name}: the stream is empty; no G-code was fed")
+        self._sc.feed(buf, final=True)
+        return self._completed(self._sc.layer + 1)
+
+    def _completed(self, upto: int) -> list[Toolpath]:
+        """Layers ``[self._done, upto)``, each as a Toolpath of its own moves."""
+        out = []
+        if upto <= self._done:
+            return out
+        sc = self._sc
+        layer = sc._arrays["layer"][: sc.n]
+        bounds = np.searchsorted(layer, np.arange(self._done + 1, upto + 1), side="left")
+        for k, j in zip(range(self._done, upto), bounds):
+            out.append(sc.toolpath(self._emitted, int(j)))
+            self._emitted = int(j)
+        self._done = upto
+        return out
+
+    @property
+    def lines(self) -> int:
+        """Source lines scanned so far."""
+        return self._sc.lines
+
+    @property
+    def layer(self) -> int:
+        """Index of the layer being printed now (-1 before the first extrusion)."""
+        return self._sc.layer
+
+    def toolpath(self) -> Toolpath:
+        """All moves scanned so far."""
+        return self._sc.toolpath()
+
+
+def iter_layers(lines: Iterable[bytes | str], name: str = "<stream>") -> Iterable[Toolpath]:
+    """Yield each layer of a stream of lines or chunks as it completes."""
+    sp = StreamParser(name)
+    for chunk in lines:
+        yield from sp.feed(chunk)
+    yield from sp.close()

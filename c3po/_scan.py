@@ -200,9 +200,7 @@ def scan(
                         if seen_dot:
                             scale -= 1
                     elif not seen_dot:
-                        scale += 1
-                    elif ndig == 0:
-                        pass
+                        scale += 1  # digits past 18 scale the value; decimals past 18 are dropped
                     i += 1
                 elif d == 46 and not seen_dot:
                     seen_dot = True
@@ -252,6 +250,13 @@ def scan(
                 continue
             mask |= 1 << letter
             val[letter] = v
+        if err != E_NONE and not final:
+            # an error in a line whose end has not arrived yet may be a number cut in two
+            while i < end and buf[i] != 10:
+                i += 1
+            if i == end:
+                err = E_NONE
+                complete = False
         if err != E_NONE:
             ist[I_ERR] = err
             ist[I_ERRLINE] = ist[I_LINE] + 1

@@ -10,8 +10,11 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from c3po.errors import C3POError
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
@@ -36,6 +39,24 @@ def cmd_parse(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The main job on shipped defaults: summarise the sample G-code."""
+    from c3po.gcode import parse_gcode
+
+    samples = sorted(SAMPLES.glob("*.gcode*"))
+    if not samples:
+        raise C3POError(f"no sample G-code under {SAMPLES}; reinstall c3po from its repository")
+    print(f"{'file':28s} {'lines':>9s} {'moves':>9s} {'layers':>6s} {'size mm':>20s} {'filament mm':>12s} {'ms':>7s}")
+    for path in samples:
+        t0 = time.perf_counter()
+        s = parse_gcode(path).summary()
+        ms = (time.perf_counter() - t0) * 1e3
+        (lo, hi) = s["bbox"]
+        size = " x ".join(f"{b - a:.1f}" for a, b in zip(lo, hi))
+        print(f"{path.name:28s} {s['lines']:9,d} {s['moves']:9,d} {s['layers']:6d} {size:>20s} {s['filament_mm']:12,.1f} {ms:7.1f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="c3po", description="Stop 3D printers from printing guns.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -44,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file", help=".gcode or .gcode.gz file")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=cmd_parse)
+
+    s = sub.add_parser("demo", help="run the main job on the shipped samples")
+    s.set_defaults(func=cmd_demo)
 
     return p
 

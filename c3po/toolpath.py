@@ -71,9 +71,9 @@ class Toolpath:
         i, j = np.searchsorted(self.layer, [k, k + 1])
         return int(i), int(j)
 
-    def take(self, i: int, j: int) -> Toolpath:
-        """Moves ``[i, j)`` as a Toolpath (views, no copy)."""
-        return take(self, i, j)
+    def take(self, i: int, j: int | None = None) -> Toolpath:
+        """Moves ``[i, j)`` (``j`` None: to the end) as a Toolpath (views, no copy)."""
+        return take(self, i, len(self) if j is None else j)
 
     def upto_layer(self, k: int) -> Toolpath:
         """Everything printed up to and including layer ``k``."""

@@ -1,0 +1,75 @@
+"""The c3po command: JSON contracts, exit codes, one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from c3po import parse_gcode
+from tests.conftest import ROOT, SMALL_REAL_FILES
+
+
+def run(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "c3po", *map(str, args)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT, env=env,
+    )
+
+
+def test_parse_json_contract():
+    path = next(p for p in SMALL_REAL_FILES if p.name == "box_prusa.gcode.gz")
+    r = run("parse", path, "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert list(out) == ["lines", "moves", "extrude_moves", "layers", "bbox", "filament_mm"]
+    assert out["lines"] == 8170 and out["layers"] == 66
+    assert out["bbox"] == [[73.375, 78.375, 0.35], [126.625, 121.625, 19.85]]
+    assert out["filament_mm"] == pytest.approx(3753.59, abs=0.01)
+    assert out == parse_gcode(path).summary()
+
+
+def test_parse_human_readable():
+    path = next(p for p in SMALL_REAL_FILES if p.name == "lshape_cura.gcode.gz")
+    r = run("parse", path)
+    assert r.returncode == 0 and "layers" in r.stdout and "50" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(None, "no such file"), (b"", "empty"), (b"G1 X1\n\x00", "line 2, column 1: binary")],
+)
+def test_errors_are_one_line_and_exit_2(tmp_path, content, message):
+    path = tmp_path / "in.gcode"
+    if content is not None:
+        path.write_bytes(content)
+    r = run("parse", path, "--json")
+    assert r.returncode == 2
+    assert r.stdout == ""
+    assert r.stderr.count("\n") == 1 and message in r.stderr and str(path) in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_pure_python_fallback_is_the_same_logic():
+    path = next(p for p in SMALL_REAL_FILES if p.name == "box_prusa_marlin.gcode.gz")
+    env = dict(os.environ, C3PO_NO_NUMBA="1")
+    code = (
+        "import json, c3po; from c3po import _scan; assert not _scan.HAVE_NUMBA; "
+        f"print(json.dumps(c3po.parse_gcode({str(path)!r}).summary()))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == parse_gcode(path).summary()
+
+
+def test_import_c3po_does_not_import_torch():
+    code = "import sys, c3po, c3po.cli, c3po.gcode; print('torch' in sys.modules, 'trimesh' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.split() == ["False", "False"], r.stderr
+
+
+def test_demo_summarises_samples():
+    r = run("demo")
+    assert r.returncode == 0, r.stderr
+    assert "box_prusa.gcode.gz" in r.stdout and "66" in r.stdout

@@ -39,6 +39,33 @@ def cmd_parse(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    """Judge files; exit 0 nothing flagged, 1 something flagged, 2 an error."""
+    from c3po.detect import Detector
+
+    det = Detector.from_bundle(args.model, threshold=args.threshold)
+    flagged = failed = False
+    if not args.json:
+        print(f"{'file':40s} {'verdict':8s} {'label':11s} {'score':>6s} {'layers':>6s} {'flag at':>12s} {'ms':>7s}")
+    for f in args.files:
+        try:
+            v = det.scan(f)
+        except (C3POError, OSError) as exc:
+            failed = True
+            if args.json:
+                print(json.dumps({"file": f, "error": str(exc)}), flush=True)
+            else:
+                print(f"{f:40s} ERROR    {exc}", flush=True)
+            continue
+        flagged |= v.verdict == "weapon"
+        if args.json:
+            print(json.dumps(v.to_json()), flush=True)
+        else:
+            at = "-" if v.flag_layer is None else f"{v.flag_layer} ({v.flag_fraction:.0%})"
+            print(f"{f:40s} {v.verdict:8s} {v.label:11s} {v.score:6.3f} {v.layers:6d} {at:>12s} {v.ms:7.0f}", flush=True)
+    return 2 if failed else int(flagged)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """The main job on shipped defaults: summarise the sample G-code."""
     from c3po.gcode import parse_gcode
@@ -65,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file", help=".gcode or .gcode.gz file")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=cmd_parse)
+
+    s = sub.add_parser("scan", help="judge G-code or mesh files: weapon or clear")
+    s.add_argument("files", nargs="+", metavar="FILE", help=".gcode, .gcode.gz, .stl, .obj, .3mf")
+    s.add_argument("--json", action="store_true", help="one JSON object per file per line")
+    s.add_argument("--model", default=None, help="model bundle directory (default: models/default)")
+    s.add_argument("--threshold", type=float, default=None, help="weapon score threshold (default: the bundle's)")
+    s.set_defaults(func=cmd_scan)
 
     s = sub.add_parser("demo", help="run the main job on the shipped samples")
     s.set_defaults(func=cmd_demo)

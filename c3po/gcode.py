@@ -130,13 +130,16 @@ class Scanner:
     def toolpath(self, i: int = 0, j: int | None = None, copy: bool = True) -> Toolpath:
         """Moves ``[i, j)`` scanned so far, as a Toolpath.
 
-        ``copy=False`` returns views when that wastes little memory; only for a scanner
-        that will not be fed again.
+        ``copy=False`` returns views into the scanner's buffers: no cost, but only valid
+        until the next ``feed``.
         """
         j = self.n if j is None else j
-        view = not copy and j - i >= 0.75 * len(self._arrays["e"])
-        arrays = {f: v[i:j] if view else v[i:j].copy() for f, v in self._arrays.items()}
+        arrays = {f: v[i:j].copy() if copy else v[i:j] for f, v in self._arrays.items()}
         return Toolpath(**arrays, layer_z=_layer_z(self._arrays, j), lines=self.lines)
+
+    def finish(self) -> Toolpath:
+        """The whole toolpath of a finished scan; views unless they would waste memory."""
+        return self.toolpath(copy=self.n < 0.75 * len(self._arrays["e"]))
 
 
 def _alloc(cap: int) -> dict[str, np.ndarray]:
@@ -200,7 +203,7 @@ def parse_gcode(
         if len(source) == 0:
             raise GcodeError(f"{name}: the file is empty; give a G-code file with moves")
         sc.feed(bytes(source), final=True)
-        return sc.toolpath(copy=False)
+        return sc.finish()
     raw, name = _open(source, name)
     sc = Scanner(name, arc_tolerance)
     total = 0
@@ -220,7 +223,7 @@ def parse_gcode(
     finally:
         if raw is not source:
             raw.close()
-    return sc.toolpath(copy=False)
+    return sc.finish()
 
 
 class StreamParser:
@@ -296,8 +299,12 @@ class StreamParser:
         return self._sc.layer
 
     def toolpath(self) -> Toolpath:
-        """All moves scanned so far."""
+        """All moves scanned so far (a copy)."""
         return self._sc.toolpath()
+
+    def prefix(self, j: int) -> Toolpath:
+        """Moves ``[0, j)`` as views: free, but valid only until the next ``feed``."""
+        return self._sc.toolpath(0, j, copy=False)
 
 
 def iter_layers(lines: Iterable[bytes | str], name: str = "<stream>") -> Iterable[Toolpath]:

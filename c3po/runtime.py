@@ -1,0 +1,144 @@
+"""Numpy-only inference of a model bundle: what runs on the printer's host.
+
+A network is a list of layer specs (plain dicts, stored in ``bundle.json``) plus named
+weights (``model.safetensors``). Supported layers, all the models in ``c3po.nn`` use:
+
+    conv2d(out, k, pad)  relu  maxpool(k)  flatten  linear  gap (global average pool)
+    views(n, sub)        run ``sub`` on each of ``n`` channel groups, concatenate features
+
+Batch-norm layers are folded into the preceding convolution at export, so they never
+reach the runtime. Tensors are NCHW float32.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from c3po.errors import ModelError
+
+_DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32, "U8": np.uint8, "I8": np.int8}
+
+
+def load_safetensors(path: str | Path) -> dict[str, np.ndarray]:
+    """Read a .safetensors file with numpy alone (no torch, no safetensors package)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        (n,) = struct.unpack("<Q", raw[:8])
+        header = json.loads(raw[8 : 8 + n])
+    except (OSError, struct.error, ValueError) as exc:
+        raise ModelError(f"{path}: not a readable safetensors file ({exc}); re-export the model") from exc
+    out = {}
+    base = 8 + n
+    for name, spec in header.items():
+        if name == "__metadata__":
+            continue
+        if spec["dtype"] not in _DTYPES:
+            raise ModelError(f"{path}: tensor {name} has unsupported dtype {spec['dtype']}")
+        a, b = spec["data_offsets"]
+        arr = np.frombuffer(raw[base + a : base + b], dtype=_DTYPES[spec["dtype"]])
+        out[name] = arr.reshape(spec["shape"]).copy()
+    return out
+
+
+def save_safetensors(path: str | Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
+    """Write numpy arrays as a .safetensors file (the format torch and others read)."""
+    rev = {v: k for k, v in _DTYPES.items()}
+    header: dict = {"__metadata__": metadata} if metadata else {}
+    blobs, offset = [], 0
+    for name in sorted(tensors):
+        arr = np.ascontiguousarray(tensors[name])
+        if arr.dtype.type not in rev:
+            raise ModelError(f"cannot store tensor {name} of dtype {arr.dtype}")
+        header[name] = {"dtype": rev[arr.dtype.type], "shape": list(arr.shape), "data_offsets": [offset, offset + arr.nbytes]}
+        blobs.append(arr.tobytes())
+        offset += arr.nbytes
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)
+    Path(path).write_bytes(struct.pack("<Q", len(head)) + head + b"".join(blobs))
+
+
+def _conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, pad: int) -> np.ndarray:
+    """x (N, C, H, W), w (O, C, k, k) -> (N, O, H', W'); im2col + one matmul."""
+    n, c, h, wd = x.shape
+    o, _, k, _ = w.shape
+    if pad:
+        x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    ho, wo = x.shape[2] - k + 1, x.shape[3] - k + 1
+    cols = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))  # N C Ho Wo k k
+    cols = cols.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * k * k)
+    y = cols @ w.reshape(o, -1).T + b
+    return y.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)
+
+
+def _maxpool(x: np.ndarray, k: int) -> np.ndarray:
+    n, c, h, w = x.shape
+    h2, w2 = h // k, w // k
+    return x[:, :, : h2 * k, : w2 * k].reshape(n, c, h2, k, w2, k).max(axis=(3, 5))
+
+
+def run_layers(layers: list[dict], weights: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Apply ``layers`` to ``x`` (N, C, H, W) float32; returns the last layer's output."""
+    for spec in layers:
+        kind = spec["type"]
+        if kind == "conv2d":
+            x = _conv2d(x, weights[spec["name"] + ".weight"], weights[spec["name"] + ".bias"], spec.get("pad", 0))
+        elif kind == "relu":
+            x = np.maximum(x, 0, out=x)
+        elif kind == "maxpool":
+            x = _maxpool(x, spec["k"])
+        elif kind == "gap":
+            x = x.mean(axis=(2, 3))
+        elif kind == "flatten":
+            x = x.reshape(len(x), -1)
+        elif kind == "linear":
+            x = x @ weights[spec["name"] + ".weight"].T + weights[spec["name"] + ".bias"]
+        elif kind == "views":
+            n_views = spec["n"]
+            per = x.shape[1] // n_views
+            feats = [run_layers(spec["sub"], weights, np.ascontiguousarray(x[:, v * per : (v + 1) * per])) for v in range(n_views)]
+            x = np.concatenate(feats, axis=1)
+        else:
+            raise ModelError(f"unknown layer type {kind!r} in the bundle; update c3po")
+    return x
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class Network:
+    """A bundle's network: ``Network(layers, weights)(x) -> (N, classes) probabilities``."""
+
+    def __init__(self, layers: list[dict], weights: dict[str, np.ndarray]):
+        self.layers = layers
+        self.weights = {k: v.astype(np.float32) for k, v in weights.items()}
+        missing = [
+            f"{s['name']}.{p}" for s in _walk(layers) if s["type"] in ("conv2d", "linear") for p in ("weight", "bias")
+            if f"{s['name']}.{p}" not in self.weights
+        ]
+        if missing:
+            raise ModelError(f"bundle weights lack {', '.join(missing[:3])}; the bundle is broken, re-export it")
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return run_layers(self.layers, self.weights, np.asarray(x, np.float32))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return softmax(self.logits(x))
+
+    @property
+    def n_params(self) -> int:
+        return int(sum(v.size for v in self.weights.values()))
+
+
+def _walk(layers: list[dict]):
+    for s in layers:
+        yield s
+        if s["type"] == "views":
+            yield from _walk(s["sub"])

@@ -109,7 +109,7 @@ def evaluate_arrays(model, x: np.ndarray, batch: int = 512) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, model.classes), np.float32)
 
 
-def save_checkpoint(path: Path, model, opt, epoch: int, history: list, cfg: TrainConfig) -> None:
+def save_checkpoint(path: Path, model, opt, sched, epoch: int, history: list, cfg: TrainConfig) -> None:
     tensors = {f"model.{k}": v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     for i, st in opt.state_dict()["state"].items():
         for k, v in st.items():
@@ -117,23 +117,27 @@ def save_checkpoint(path: Path, model, opt, epoch: int, history: list, cfg: Trai
     tmp = path.with_suffix(".tmp")
     save_safetensors(tmp, {k: np.asarray(v) for k, v in tensors.items()})
     tmp.replace(path.with_suffix(".safetensors"))
-    meta = {"epoch": epoch, "history": history, "config": asdict(cfg), "rng": torch.get_rng_state().tolist()}
+    meta = {"epoch": epoch, "history": history, "config": asdict(cfg), "rng": torch.get_rng_state().tolist(),
+            "scheduler": sched.state_dict(), "param_groups": opt.state_dict()["param_groups"]}
     path.with_suffix(".json").write_text(json.dumps(meta))
 
 
-def load_checkpoint(path: Path, model, opt=None) -> dict:
-    """Restore model (and optimizer) state; returns the checkpoint's JSON."""
+def load_checkpoint(path: Path, model, opt=None, sched=None) -> dict:
+    """Restore model (optimizer, scheduler) state; returns the checkpoint's JSON."""
     tensors = load_safetensors(path.with_suffix(".safetensors"))
     state = {k[6:]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith("model.")}
     model.load_state_dict(state)
+    meta = json.loads(path.with_suffix(".json").read_text())
     if opt is not None:
         sd = opt.state_dict()
+        sd["param_groups"] = meta["param_groups"]  # lr and momentum as the schedule left them
         for key, v in tensors.items():
             if key.startswith("opt."):
                 _, i, k = key.split(".", 2)
                 sd["state"].setdefault(int(i), {})[k] = torch.from_numpy(v.copy())
         opt.load_state_dict(sd)
-    meta = json.loads(path.with_suffix(".json").read_text())
+    if sched is not None:
+        sched.load_state_dict(meta["scheduler"])
     torch.set_rng_state(torch.tensor(meta["rng"], dtype=torch.uint8))
     return meta
 
@@ -156,10 +160,8 @@ def train(cfg: TrainConfig, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_v
     ckpt = out / "checkpoint"
     start_epoch, history = 0, []
     if cfg.resume and ckpt.with_suffix(".json").exists():
-        meta = load_checkpoint(ckpt, model, opt)
+        meta = load_checkpoint(ckpt, model, opt, sched)
         start_epoch, history = meta["epoch"] + 1, meta["history"]
-        for _ in range(start_epoch * steps_per_epoch):
-            sched.step()
     views3 = x.ndim == 4 and x.shape[1] == 3
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
@@ -187,12 +189,12 @@ def train(cfg: TrainConfig, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_v
             sched.step()
             seen += len(target)
             correct += int((logits.argmax(1) == target).sum())
-            loss_sum += float(loss) * len(target)
+            loss_sum += float(loss.detach()) * len(target)
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
         val_acc = float((evaluate_arrays(model, x_val).argmax(1) == y_val).mean()) if len(x_val) else float("nan")
         history.append({"epoch": epoch, "loss": loss_sum / seen, "train_acc": correct / seen, "val_acc": val_acc,
                         "seconds": round(time.time() - t0, 1)})
         tqdm.write(f"{cfg.model} epoch {epoch + 1}: loss {loss_sum / seen:.4f} train {correct / seen:.4f} val {val_acc:.4f}")
-        save_checkpoint(ckpt, model, opt, epoch, history, cfg)
+        save_checkpoint(ckpt, model, opt, sched, epoch, history, cfg)
     model.eval()
     return model, history

@@ -114,20 +114,31 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 
 class Network:
-    """A bundle's network: ``Network(layers, weights)(x) -> (N, classes) probabilities``."""
+    """A bundle's network: ``Network(layers, weights)(x) -> (N, classes) probabilities``.
 
-    def __init__(self, layers: list[dict], weights: dict[str, np.ndarray]):
-        self.layers = layers
+    With a ``head`` (the sequence model) ``x`` is frames (N, T, C, H, W): ``layers``
+    turn each frame into features, which are averaged over the T frames (the causal
+    running mean at the last frame) before the head classifies them.
+    """
+
+    def __init__(self, layers: list[dict], weights: dict[str, np.ndarray], head: list[dict] | None = None):
+        self.layers, self.head = layers, head
         self.weights = {k: v.astype(np.float32) for k, v in weights.items()}
         missing = [
-            f"{s['name']}.{p}" for s in _walk(layers) if s["type"] in ("conv2d", "linear") for p in ("weight", "bias")
+            f"{s['name']}.{p}" for s in _walk(layers + (head or [])) if s["type"] in ("conv2d", "linear")
+            for p in ("weight", "bias")
             if f"{s['name']}.{p}" not in self.weights
         ]
         if missing:
             raise ModelError(f"bundle weights lack {', '.join(missing[:3])}; the bundle is broken, re-export it")
 
     def logits(self, x: np.ndarray) -> np.ndarray:
-        return run_layers(self.layers, self.weights, np.asarray(x, np.float32))
+        x = np.asarray(x, np.float32)
+        if self.head is None:
+            return run_layers(self.layers, self.weights, x)
+        n, t = x.shape[:2]
+        f = run_layers(self.layers, self.weights, x.reshape(n * t, *x.shape[2:])).reshape(n, t, -1)
+        return run_layers(self.head, self.weights, f.mean(1))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return softmax(self.logits(x))

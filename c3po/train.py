@@ -198,3 +198,104 @@ def train(cfg: TrainConfig, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_v
         save_checkpoint(ckpt, model, opt, sched, epoch, history, cfg)
     model.eval()
     return model, history
+
+
+# ---- dataset directory -> model arrays ------------------------------------------------------
+
+
+def model_arrays(model: str, root: str | Path, split: str | None, frames: int = 12) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """Arrays a model trains on, from a built dataset (see :mod:`c3po.dataset`).
+
+    lenet5    : every projection alone, (N, 1, S, S)
+    multiview : the top, front and side views of one pose, (N, 3, S, S)
+    sequence  : ``frames`` camera frames of one sequence, evenly spaced over its
+                layers with the last one kept, (N, frames, 1, C, C)
+    returns x uint8, y (N,) int64 and one manifest row per sample
+    """
+    from c3po.dataset import load_split
+
+    if model == "sequence":
+        x, y, rows = load_split(root, split, kind="seq")
+        groups: dict[tuple, list[int]] = {}
+        for i, r in enumerate(rows):
+            groups.setdefault((r["object_id"], r["view"]), []).append(i)
+        idx = [sorted(g, key=lambda i: rows[i]["layer"]) for g in groups.values()]
+        idx = [[g[j] for j in np.round(np.linspace(0, len(g) - 1, frames)).astype(int)] for g in idx if g]
+        return (x[np.array(idx)][:, :, None] if idx else np.zeros((0, frames, 1, 1, 1), np.uint8),
+                np.array([y[g[0]] for g in idx], np.int64), [rows[g[-1]] for g in idx])
+    x, y, rows = load_split(root, split, kind="proj")
+    if model == "lenet5":
+        return x[:, None], y, rows
+    groups = {}
+    for i, r in enumerate(rows):
+        groups.setdefault((r["object_id"], r["pose"]), {})[r["view"]] = i
+    idx = [[g[v] for v in ("top", "front", "side")] for g in groups.values() if len(g) == 3]
+    if not idx:
+        return np.zeros((0, 3, 1, 1), np.uint8), np.zeros(0, np.int64), []
+    idx = np.array(idx)
+    return x[idx], y[idx[:, 0]], [rows[i] for i in idx[:, 0]]
+
+
+def run(cfg: TrainConfig, frames: int = 12) -> dict:
+    """Train on a built dataset, export a bundle, evaluate it on the test split.
+
+    Writes to ``cfg.out``: train_config.json, checkpoint.*, history.json, curves.png,
+    bundle/ (bundle.json + weights, what the detector loads) and test/ (metrics.json,
+    confusion.png, roc.png). Returns the test metrics.
+    """
+    from c3po.dataset import read_manifest
+    from c3po.evaluate import metrics, weapon_scores, write_report
+    from c3po.export import WEAPON_CLASSES, add_model, write_bundle
+    from c3po.runtime import Network, load_safetensors
+
+    rows = read_manifest(cfg.data)
+    names = [n for _, n in sorted({(r["label"], r["class"]) for r in rows})]
+    cfg.classes = names
+    x, y, _ = model_arrays(cfg.model, cfg.data, "train", frames)
+    xv, yv, _ = model_arrays(cfg.model, cfg.data, "val", frames)
+    t0 = time.time()
+    model, history = train(cfg, x, y, xv, yv)
+    seconds = time.time() - t0
+    out = Path(cfg.out)
+    (out / "history.json").write_text(json.dumps(history, indent=1))
+    _plot_curves(history, out / "curves.png", cfg.model)
+    conf = json.loads((Path(cfg.data) / "config.json").read_text())
+    size = conf["cam_size"] if cfg.model == "sequence" else conf["proj_size"]
+    input_spec = {"type": "camera" if cfg.model == "sequence" else "projections", "size": size,
+                  "margin": 0.1, "canonical": bool(conf.get("canonical", False)), "frames": frames,
+                  "views": ["top"] if cfg.model == "lenet5" else ["top", "front", "side"]}
+    entry = add_model(out / "bundle", cfg.model, model, input_spec)
+    xt, yt, rows_t = model_arrays(cfg.model, cfg.data, "test", frames)
+    net = Network(entry["layers"], load_safetensors(out / "bundle" / entry["weights"]), entry["head"])
+    probs = np.concatenate([net(xt[i : i + 256].astype(np.float32) / 255) for i in range(0, len(xt), 256)]) \
+        if len(xt) else np.zeros((0, len(names)))
+    attrs = {"pose": np.array([r["pose"].split(":")[0] for r in rows_t]), "slicer": np.array([r["slicer"] for r in rows_t])}
+    m = metrics(probs, yt, names, WEAPON_CLASSES, 0.5, attrs)
+    m.update(train_seconds=round(seconds, 1), model=cfg.model, params=entry["params"], data=str(cfg.data))
+    entry["metrics"] = {k: m[k] for k in ("n", "accuracy", "weapon_recall", "false_positive_rate", "roc_auc")}
+    write_bundle(out / "bundle", names, {cfg.model: entry}, threshold=0.5)
+    write_report(out / "test", m, names, weapon_scores(probs, names, WEAPON_CLASSES),
+                 np.isin(np.asarray(names)[yt], WEAPON_CLASSES), title=f"{cfg.model} test")
+    return m
+
+
+def _plot_curves(history: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [h["epoch"] + 1 for h in history]
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
+    ax[0].plot(ep, [h["loss"] for h in history], "o-")
+    ax[0].set_title("training loss")
+    ax[1].plot(ep, [h["train_acc"] for h in history], "o-", label="train")
+    ax[1].plot(ep, [h["val_acc"] for h in history], "o-", label="val")
+    ax[1].set_title("accuracy")
+    ax[1].legend()
+    for a in ax:
+        a.set_xlabel("epoch")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -84,6 +85,106 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    """Projections and camera frames of one G-code file, as one PNG."""
+    from c3po.gcode import parse_gcode
+    from c3po.render import save_views
+
+    tp = parse_gcode(args.file)
+    if not tp.extrude.any():
+        raise C3POError(f"{args.file}: no extruding moves, nothing to render")
+    save_views(tp, args.out, size=args.size, title=Path(args.file).name)
+    print(args.out)
+    return 0
+
+
+def cmd_dataset_build(args: argparse.Namespace) -> int:
+    """Objects -> slicing -> rendering -> shards, manifest and config."""
+    from c3po.dataset import DatasetConfig, build
+
+    cfg = DatasetConfig.from_preset(args.preset, per_class=args.per_class, source=args.source, slicer=args.slicer,
+                                    seed=args.seed, scale=args.scale)
+    t = build(cfg, args.out, workers=args.workers, progress=not args.quiet)
+    split = " ".join(f"{k} {t[k]:.1f}s" for k in ("slice", "parse", "render", "write"))
+    print(f"{args.out}: {t['proj']:,} projections, {t['seq']:,} camera frames, {len(t['classes'])} classes, "
+          f"{t['shards']} shards ({t['shards_built']} built now), {t['errors']} objects failed; "
+          f"{t['wall']:.1f}s wall; CPU time: {split}")
+    return 0
+
+
+def cmd_dataset_preview(args: argparse.Namespace) -> int:
+    """A grid of samples per class of a built dataset."""
+    from c3po.dataset import preview
+
+    preview(args.dir, args.out, per_class=args.per_class)
+    print(args.out)
+    return 0
+
+
+def cmd_slice(args: argparse.Namespace) -> int:
+    """Mesh file -> G-code file with the built-in slicer or a real one."""
+    from c3po.slicer import SliceConfig, slice_mesh
+
+    cfg = SliceConfig(layer_height=args.layer_height, infill_density=args.infill, perimeters=args.perimeters)
+    t0 = time.perf_counter()
+    gcode = slice_mesh(args.mesh, slicer=args.slicer, config=cfg)
+    Path(args.out).write_bytes(gcode)
+    print(f"{args.out}: {len(gcode):,} bytes by {args.slicer} in {time.perf_counter() - t0:.2f}s")
+    return 0
+
+
+def cmd_shapes_sheet(args: argparse.Namespace) -> int:
+    """Contact sheet of the procedural object library."""
+    from c3po.shapes.sheet import contact_sheet
+
+    classes = args.classes.split(",") if args.classes else None
+    print(contact_sheet(args.out, classes=classes, per_class=args.per_class, seed=args.seed, view=args.view))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a registered model on a built dataset; export its bundle; report test metrics."""
+    from c3po.train import TrainConfig, run
+
+    cfg = TrainConfig(model=args.model, data=args.data, out=args.out or f"models/runs/{args.model}",
+                      epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      threads=args.threads, augment=not args.no_augment, resume=args.resume)
+    m = run(cfg)
+    print(f"{cfg.out}: test accuracy {m['accuracy']:.4f}, weapon recall {m['weapon_recall']}, "
+          f"false-positive rate {m['false_positive_rate']}, {m['train_seconds']:.0f}s training; bundle in {cfg.out}/bundle")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate a bundle's model on a split of a built dataset (numpy runtime, as shipped)."""
+    import json as _json
+
+    import numpy as np
+
+    from c3po.evaluate import metrics, weapon_scores, write_report
+    from c3po.runtime import Network, load_safetensors
+    from c3po.train import model_arrays
+
+    bundle_dir = Path(args.model)
+    meta = _json.loads((bundle_dir / "bundle.json").read_text())
+    role = args.role or next(iter(meta["models"]))
+    entry = meta["models"][role]
+    net = Network(entry["layers"], load_safetensors(bundle_dir / entry["weights"]), entry.get("head"))
+    x, y, rows = model_arrays(entry["kind"], args.data, args.split, entry["input"].get("frames", 12))
+    if not len(x):
+        raise C3POError(f"{args.data}: no {args.split} samples for a {entry['kind']} model")
+    probs = np.concatenate([net(x[i : i + 256].astype(np.float32) / 255) for i in range(0, len(x), 256)])
+    classes = meta["classes"]
+    attrs = {"pose": np.array([r["pose"].split(":")[0] for r in rows]), "slicer": np.array([r["slicer"] for r in rows])}
+    m = metrics(probs, y, classes, meta["weapon_classes"], meta["threshold"], attrs)
+    scores = weapon_scores(probs, classes, meta["weapon_classes"])
+    write_report(args.out, m, classes, scores, np.isin(np.asarray(classes)[y], meta["weapon_classes"]),
+                 title=f"{role} on {args.split}")
+    print(f"{args.out}: accuracy {m['accuracy']:.4f}, weapon recall {m['weapon_recall']}, "
+          f"false-positive rate {m['false_positive_rate']}, ROC AUC {m['roc_auc']:.4f} (n={m['n']})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="c3po", description="Stop 3D printers from printing guns.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -102,6 +203,71 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("demo", help="run the main job on the shipped samples")
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("render", help="draw a G-code file: projections and camera frames (PNG)")
+    s.add_argument("file", help=".gcode or .gcode.gz file")
+    s.add_argument("--out", default="views.png", help="PNG to write (default: views.png)")
+    s.add_argument("--size", type=int, default=128, help="image side in pixels (default: 128)")
+    s.set_defaults(func=cmd_render)
+
+    s = sub.add_parser("dataset", help="build or preview a dataset of rendered G-code")
+    dsub = s.add_subparsers(dest="dataset_command", required=True, metavar="ACTION")
+    d = dsub.add_parser("build", help="objects -> slicing -> rendering -> shards + manifest.csv")
+    d.add_argument("--preset", choices=["61k", "c3po"], default="61k", help="dataset preset (default: 61k)")
+    d.add_argument("--out", required=True, help="output folder (an interrupted build resumes)")
+    d.add_argument("--per-class", type=int, default=None, help="objects per class (default: 200)")
+    d.add_argument("--source", default=None, help="'procedural' (default) or a folder ROOT/<class>/*.stl|*.gcode")
+    d.add_argument("--slicer", default=None, choices=["builtin", "prusa", "cura", "mix"], help="default: builtin")
+    d.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
+    d.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
+    d.add_argument("--scale", type=float, default=None, help="build this fraction of the preset (default: 1)")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
+    d.set_defaults(func=cmd_dataset_build)
+    d = dsub.add_parser("preview", help="PNG grid of samples per class")
+    d.add_argument("dir", help="a built dataset folder")
+    d.add_argument("--out", default="grid.png", help="PNG to write (default: grid.png)")
+    d.add_argument("--per-class", type=int, default=8, help="samples of each kind per class (default: 8)")
+    d.set_defaults(func=cmd_dataset_preview)
+
+    s = sub.add_parser("slice", help="slice a mesh (STL/OBJ/PLY/3MF) into G-code")
+    s.add_argument("mesh", help="mesh file")
+    s.add_argument("-o", "--out", required=True, help="G-code file to write")
+    s.add_argument("--slicer", choices=["builtin", "prusa", "cura"], default="builtin", help="default: builtin")
+    s.add_argument("--layer-height", type=float, default=0.2, help="mm (default: 0.2)")
+    s.add_argument("--infill", type=float, default=0.2, help="infill density 0..1 (default: 0.2)")
+    s.add_argument("--perimeters", type=int, default=2, help="walls (default: 2)")
+    s.set_defaults(func=cmd_slice)
+
+    s = sub.add_parser("shapes", help="the procedural object library")
+    ssub = s.add_subparsers(dest="shapes_command", required=True, metavar="ACTION")
+    d = ssub.add_parser("sheet", help="PNG contact sheet: instances of every class")
+    d.add_argument("--out", default="sheet.png", help="PNG to write (default: sheet.png)")
+    d.add_argument("--per-class", type=int, default=6, help="instances per class (default: 6)")
+    d.add_argument("--classes", default=None, help="comma-separated classes (default: all)")
+    d.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
+    d.add_argument("--view", choices=["iso", "top"], default="iso", help="default: iso")
+    d.set_defaults(func=cmd_shapes_sheet)
+
+    s = sub.add_parser("train", help="train a CNN on a built dataset")
+    s.add_argument("--model", default="lenet5", choices=["lenet5", "multiview", "sequence"])
+    s.add_argument("--data", required=True, help="a built dataset folder")
+    s.add_argument("--out", default=None, help="run folder (default: models/runs/MODEL)")
+    s.add_argument("--epochs", type=int, default=12)
+    s.add_argument("--batch-size", type=int, default=128)
+    s.add_argument("--lr", type=float, default=3e-3)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    s.add_argument("--no-augment", action="store_true")
+    s.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("evaluate", help="evaluate a model bundle on a built dataset")
+    s.add_argument("--model", required=True, help="bundle folder (bundle.json + weights)")
+    s.add_argument("--role", default=None, help="which model of the bundle (default: the first)")
+    s.add_argument("--data", required=True, help="a built dataset folder")
+    s.add_argument("--split", default="test", choices=["train", "val", "test"])
+    s.add_argument("--out", default="evaluation", help="folder for metrics.json, confusion.png, roc.png")
+    s.set_defaults(func=cmd_evaluate)
 
     return p
 

@@ -198,7 +198,7 @@ def parse_gcode(
 
     Reads in chunks, so memory is the output arrays plus one chunk.
     """
-    if isinstance(source, (bytes, bytearray, memoryview)):
+    if isinstance(source, (bytes, bytearray, memoryview)) and bytes(source[:2]) != b"\x1f\x8b":
         sc = Scanner(name, arc_tolerance)
         if len(source) == 0:
             raise GcodeError(f"{name}: the file is empty; give a G-code file with moves")

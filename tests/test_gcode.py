@@ -336,6 +336,13 @@ def test_bad_input_is_a_gcode_error(data, match):
         parse_gcode(data, name="bad.gcode")
 
 
+def test_gzip_bytes_and_files_are_detected(tmp_path):
+    text = b"G1 X1 E1\nG1 X2 E2\n"
+    (tmp_path / "a.gcode").write_bytes(gzip.compress(text))  # gzip without a .gz name
+    for src in (gzip.compress(text), tmp_path / "a.gcode", io.BytesIO(gzip.compress(text))):
+        assert parse_gcode(src).equals(parse_gcode(text))
+
+
 def test_error_names_the_file(tmp_path):
     p = tmp_path / "junk.gcode"
     p.write_bytes(b"G1 X1\n" * 10 + b"\x00")

@@ -1,0 +1,275 @@
+"""Rasterising kernels behind :mod:`c3po.render`: segments -> ink and depth buffers.
+
+Written in the subset of Python that numba compiles (as :mod:`c3po._scan`); without
+numba the same functions run as plain Python, slowly but with the same results, which is
+what a printer without numba falls back to. Public entry points live in ``render.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+try:  # numba is optional: the fallback runs the same function uncompiled
+    if os.environ.get("C3PO_NO_NUMBA"):
+        raise ImportError("C3PO_NO_NUMBA is set")
+    from numba import njit
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - exercised with C3PO_NO_NUMBA=1
+    HAVE_NUMBA = False
+
+    def njit(*args, **kwargs):
+        return (lambda f: f) if not args or not callable(args[0]) else args[0]
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _splat(ink, v, k, x, y, w):
+    """Add weight ``w`` at pixel position (x, y) of image ``ink[v, k]`` with a tent kernel.
+
+    The image has a border of 2 pixels that the caller drops; (x, y) is in the unpadded
+    image's coordinates and must lie within [-1, size + 1). Scalar indexing only: taking
+    a sub-array view per call would cost reference counting in the hot loop.
+    """
+    fx = x + 1.5  # pixel centres sit at i + 0.5; +2 for the border, -0.5 to the centre
+    fy = y + 1.5
+    ix = int(fx)
+    iy = int(fy)
+    ax = fx - ix
+    ay = fy - iy
+    bx = 1.0 - ax
+    by = 1.0 - ay
+    ink[v, k, iy, ix] += w * bx * by
+    ink[v, k, iy, ix + 1] += w * ax * by
+    ink[v, k, iy + 1, ix] += w * bx * ay
+    ink[v, k, iy + 1, ix + 1] += w * ax * ay
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _stamp(ink, v, n, px, py, nx, ny, n_across, weight):
+    """One sample of a line: ``n_across`` splats spread along the normal (nx, ny)."""
+    k = n & 1  # alternate buffers: consecutive samples overlap pixels
+    if n_across == 1:
+        _splat(ink, v, k, px, py, weight)
+        return
+    for q in range(n_across):
+        u = (q + 0.5) / n_across - 0.5
+        _splat(ink, v, k, px + nx * u, py + ny * u, weight / n_across)
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def project_ink(start, end, extrude, axes, scale, offset, width_px, ink):
+    """Accumulate the ink (covered pixel area) of segments in several orthographic views.
+
+    start, end : (n, 3) float32   segments, mm
+    extrude    : (n,) bool        only these are drawn
+    axes       : (V, 2) int64     world axis drawn along image x and along image y, per view
+    scale      : (V,) float64     pixels per mm, per view
+    offset     : (V, 2) float64   image position of world (0, 0) on each view's axes, px
+    width_px   : (V,) float64     line width, px
+    ink        : (V, 2, S + 4, S + 4) float32, accumulated in place; the caller sums the
+                 pair and drops the 2-pixel border; image y grows downwards
+
+    Connected extruding segments form a polyline, sampled every pixel of arc length
+    (at 0.5, 1.5, ... px; across its width too where that is over a pixel); each sample
+    carries one pixel of line and is splatted bilinearly. Tent kernels one pixel apart sum
+    to a flat line: anti-aliased, no gaps, and tiny segments cost almost nothing. A
+    polyline's last partial pixel is drawn if under half a pixel, so ink is conserved to
+    within half a pixel per polyline.
+    """
+    hi = ink.shape[2] - 4 + 0.999
+    for v in range(axes.shape[0]):
+        a = axes[v, 0]
+        b = axes[v, 1]
+        s = scale[v]
+        ox = offset[v, 0]
+        oy = offset[v, 1]
+        w = width_px[v]
+        n_across = int(math.ceil(w)) if w > 1.0 else 1
+        done = 0.0  # arc length into the current one-pixel piece
+        n = 0  # samples so far
+        lx = -1.0  # end of the previous extruding segment (px), -1: none
+        ly = -1.0
+        ux = 0.0
+        uy = 0.0
+        nx = 0.0
+        ny = 0.0
+        for i in range(start.shape[0]):
+            if not extrude[i]:
+                continue
+            x0 = min(max(start[i, a] * s + ox, 0.0), hi)
+            y0 = min(max(oy - start[i, b] * s, 0.0), hi)
+            x1 = min(max(end[i, a] * s + ox, 0.0), hi)
+            y1 = min(max(oy - end[i, b] * s, 0.0), hi)
+            if x0 != lx or y0 != ly:  # a new polyline: finish the last one
+                if 0.0 < done < 0.5:
+                    _stamp(ink, v, n, lx - ux * done * 0.5, ly - uy * done * 0.5, nx, ny, n_across, w * done)
+                    n += 1
+                done = 0.0
+            lx = x1
+            ly = y1
+            dx = x1 - x0
+            dy = y1 - y0
+            length = math.sqrt(dx * dx + dy * dy)
+            if length <= 0.0:
+                continue
+            ux = dx / length
+            uy = dy / length
+            nx = -uy * w
+            ny = ux * w
+            t = 0.5 - done if done < 0.5 else 1.5 - done  # distance to the next piece centre
+            while t <= length:
+                _stamp(ink, v, n, x0 + ux * t, y0 + uy * t, nx, ny, n_across, w)
+                n += 1
+                t += 1.0
+            done = (done + length) % 1.0
+        if 0.0 < done < 0.5:
+            _stamp(ink, v, n, lx - ux * done * 0.5, ly - uy * done * 0.5, nx, ny, n_across, w * done)
+
+
+@njit(cache=True, nogil=True)
+def extrude_stats(start, end, e, extrude):
+    """Bounding box and E per mm of the extruding segments, in one pass.
+
+    start, end : (n, 3) float32; e : (n,) float32; extrude : (n,) bool
+    returns    : lo (3,), hi (3,) float64 (inf/-inf if none), filament mm, XY path mm
+    """
+    lo = np.full(3, np.inf)
+    hi = np.full(3, -np.inf)
+    e_sum = 0.0
+    l_sum = 0.0
+    for i in range(start.shape[0]):
+        if not extrude[i]:
+            continue
+        for k in range(3):
+            lo[k] = min(lo[k], start[i, k], end[i, k])
+            hi[k] = max(hi[k], start[i, k], end[i, k])
+        dx = end[i, 0] - start[i, 0]
+        dy = end[i, 1] - start[i, 1]
+        length = math.sqrt(dx * dx + dy * dy)
+        if length > 0.5:  # short moves carry pressure-advance and seam noise
+            e_sum += e[i]
+            l_sum += length
+    return lo, hi, e_sum, l_sum
+
+
+@njit(cache=True, nogil=True)
+def tone(ink, out):
+    """Ink -> grey: ``255 (1 - exp(-ink / mean))``, mean over the inked pixels of each view.
+
+    ink : (V, S, S) float32; out : (V, S, S) uint8 written in place. Scale-free: a pixel
+    with the view's mean ink is grey 161, three times the mean is 242.
+    """
+    for v in range(out.shape[0]):
+        total = 0.0
+        count = 0
+        peak = 0.0
+        for y in range(ink.shape[1]):
+            for x in range(ink.shape[2]):
+                peak = max(peak, ink[v, y, x])
+        floor = peak * 1e-3
+        for y in range(ink.shape[1]):
+            for x in range(ink.shape[2]):
+                if ink[v, y, x] > floor:
+                    total += ink[v, y, x]
+                    count += 1
+        ref = total / count if count > 0 else 1.0
+        for y in range(ink.shape[1]):
+            for x in range(ink.shape[2]):
+                g = 255.0 * (1.0 - math.exp(-ink[v, y, x] / ref))
+                out[v, y, x] = np.uint8(min(255.0, g + 0.5))
+
+
+@njit(cache=True, nogil=True)
+def camera_splat(start, end, view, focal_px, zbuf):
+    """Draw segments into a depth buffer: the nearest depth wins (order-independent).
+
+    start, end : (m, 3) float32  extruding segments, world mm
+    view       : (4, 3) float64  camera eye, right, up and forward unit vectors
+    focal_px   : float           focal length, px
+    zbuf       : (S, S) float32  camera depth along ``forward``, mm; inf where empty
+    """
+    size_y, size_x = zbuf.shape
+    cx = 0.5 * size_x
+    cy = 0.5 * size_y
+    for i in range(start.shape[0]):
+        # camera coordinates of both ends
+        ax = start[i, 0] - view[0, 0]
+        ay = start[i, 1] - view[0, 1]
+        az = start[i, 2] - view[0, 2]
+        bx = end[i, 0] - view[0, 0]
+        by = end[i, 1] - view[0, 1]
+        bz = end[i, 2] - view[0, 2]
+        ar = ax * view[1, 0] + ay * view[1, 1] + az * view[1, 2]
+        au = ax * view[2, 0] + ay * view[2, 1] + az * view[2, 2]
+        af = ax * view[3, 0] + ay * view[3, 1] + az * view[3, 2]
+        br = bx * view[1, 0] + by * view[1, 1] + bz * view[1, 2]
+        bu = bx * view[2, 0] + by * view[2, 1] + bz * view[2, 2]
+        bf = bx * view[3, 0] + by * view[3, 1] + bz * view[3, 2]
+        if af <= 1.0 or bf <= 1.0:
+            continue  # behind or at the camera
+        x0 = cx + focal_px * ar / af
+        y0 = cy - focal_px * au / af
+        x1 = cx + focal_px * br / bf
+        y1 = cy - focal_px * bu / bf
+        length = math.sqrt((x1 - x0) ** 2 + (y1 - y0) ** 2)
+        n = int(math.ceil(2.0 * length)) + 1  # samples every half pixel, ends included
+        for p in range(n):
+            t = p / (n - 1) if n > 1 else 0.0
+            r = ar + (br - ar) * t
+            u = au + (bu - au) * t
+            f = af + (bf - af) * t
+            ix = int(math.floor(cx + focal_px * r / f))
+            iy = int(math.floor(cy - focal_px * u / f))
+            if 0 <= ix < size_x and 0 <= iy < size_y and f < zbuf[iy, ix]:
+                zbuf[iy, ix] = f
+
+
+@njit(cache=True, nogil=True)
+def camera_shade(zbuf, focal_px, light, background, out):
+    """Shade a depth buffer over the background: Lambert from depth-derived normals.
+
+    zbuf       : (S, S) float32  depth, mm; inf where nothing is drawn
+    light      : (3,) float64    unit direction towards the light, camera coordinates
+                                 (right, up, towards the camera)
+    background : (S, S) uint8    the bed and the empty scene
+    out        : (S, S) uint8    written in place
+    """
+    size_y, size_x = zbuf.shape
+    cx = 0.5 * size_x
+    cy = 0.5 * size_y
+    for y in range(size_y):
+        for x in range(size_x):
+            z = zbuf[y, x]
+            if not z < np.inf:
+                out[y, x] = background[y, x]
+                continue
+            pix = z / focal_px  # mm per pixel at this depth
+            limit = 6.0 * pix
+            # depth slopes along x and y from the neighbours on the same surface
+            gx = 0.0
+            nx_ = 0
+            for d in (-1, 1):
+                xx = x + d
+                if 0 <= xx < size_x and abs(zbuf[y, xx] - z) < limit:
+                    gx += (zbuf[y, xx] - z) * d
+                    nx_ += 1
+            gy = 0.0
+            ny_ = 0
+            for d in (-1, 1):
+                yy = y + d
+                if 0 <= yy < size_y and abs(zbuf[yy, x] - z) < limit:
+                    gy += (zbuf[yy, x] - z) * d
+                    ny_ += 1
+            dzdx = gx / nx_ / pix if nx_ > 0 else 0.0  # mm of depth per mm across
+            dzdy = -gy / ny_ / pix if ny_ > 0 else 0.0  # image y grows downwards
+            # surface normal in (right, up, towards camera) coordinates
+            nr = dzdx
+            nu = dzdy
+            nf = 1.0
+            norm = math.sqrt(nr * nr + nu * nu + nf * nf)
+            lam = (nr * light[0] + nu * light[1] + nf * light[2]) / norm
+            shade = 0.3 + 0.7 * max(lam, 0.0)
+            out[y, x] = np.uint8(90.0 + 165.0 * shade * shade + 0.5)

@@ -1,0 +1,301 @@
+"""Toolpath -> images: three Cartesian projections and virtual-camera frames.
+
+Projections (the "before printing" case) draw the extruding moves on the top (XY),
+front (XZ) and side (YZ) planes. Each view is scaled to the object's extent on that
+plane, aspect ratio kept, centred, with a ``margin`` on every side. Lines are as wide as
+the extrusion (estimated from E per mm and the layer height) and anti-aliased; the ink
+piling up where moves overlap becomes grey levels, ``255 (1 - exp(-ink / mean ink))``.
+
+The virtual camera (the "during printing" case) watches the print from a fixed
+perspective camera, one frame after each layer, with the bed drawn as a checkerboard
+and the plastic shaded from depth-buffer normals. Frames are incremental: a
+:class:`CameraRenderer` keeps a depth buffer and each layer is drawn on top of the
+previous ones, so a streaming detector pays only for the new layer.
+
+Camera framing is fixed per print from what a printer knows when the first layer is
+done: the footprint of layer 0 (its bounding box, skirt included). The camera looks at a
+sphere of radius ``1.2 R`` centred ``R / 2`` above the footprint centre, where ``R`` is
+the footprint's half diagonal but at least ``Camera.min_radius_mm``; parts taller than
+about ``1.5 R`` leave the top of the frame. The final height is never used, so frames
+rendered while streaming equal frames rendered from the whole file.
+
+Images are uint8, row 0 at the top; numpy (and numba when present) only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from c3po import _raster
+from c3po.toolpath import Toolpath
+
+VIEWS = ("top", "front", "side")
+#: world axes drawn along image x and image y (upwards) in each view
+VIEW_AXES = np.array([[0, 1], [0, 2], [1, 2]], dtype=np.int64)
+FILAMENT_DIAMETER = 1.75  # mm
+DEFAULT_WIDTH = 0.45  # mm, used when the toolpath gives no estimate
+
+
+def extruding(tp: Toolpath) -> tuple[np.ndarray, np.ndarray]:
+    """(m, 3) float32 start and end points of the extruding moves."""
+    return tp.start[tp.extrude], tp.end[tp.extrude]
+
+
+def extrusion_width(tp: Toolpath, filament_diameter: float = FILAMENT_DIAMETER) -> float:
+    """Estimated extrusion width in mm: filament volume per mm of path / layer height.
+
+    Filament over XY path length of the extruding moves longer than 0.5 mm, and the mean
+    layer height; clipped to [0.2, 2] mm (volumetric E or a single layer fall back sensibly).
+    """
+    lo, hi, e_sum, l_sum = _raster.extrude_stats(tp.start, tp.end, tp.e, tp.extrude)
+    return _width(e_sum, l_sum, tp.layer_z, filament_diameter)
+
+
+def _width(e_sum: float, l_sum: float, layer_z: np.ndarray, filament_diameter: float = FILAMENT_DIAMETER) -> float:
+    if l_sum <= 0:
+        return DEFAULT_WIDTH
+    height = float(layer_z[-1] - layer_z[0]) / (len(layer_z) - 1) if len(layer_z) > 1 else 0.2
+    area = math.pi * filament_diameter**2 / 4
+    return float(np.clip(e_sum / l_sum * area / max(height, 0.05), 0.2, 2.0))
+
+
+def rotate_z(start: np.ndarray, end: np.ndarray, angle: float, centre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rotate segments (n, 3) float32 about the vertical axis through ``centre`` (2,), radians."""
+    c, s = np.float32(math.cos(angle)), np.float32(math.sin(angle))
+    cx, cy = np.float32(centre[0]), np.float32(centre[1])
+
+    def rot(p: np.ndarray) -> np.ndarray:  # elementwise: no BLAS threads (they stall forked workers)
+        out = np.empty(p.shape, np.float32)
+        x, y = p[:, 0] - cx, p[:, 1] - cy
+        out[:, 0] = c * x - s * y + cx
+        out[:, 1] = s * x + c * y + cy
+        out[:, 2] = p[:, 2]
+        return out
+
+    return rot(start), rot(end)
+
+
+def canonical_angle(start: np.ndarray, end: np.ndarray) -> tuple[float, np.ndarray]:
+    """Rotation (radians) and centre (2,) that put the footprint's principal axis along +x.
+
+    Moments of the segment midpoints weighted by length; the sign is chosen so the third
+    moment along x is positive (the heavier tail points to +x), which makes the pose
+    unique up to ties.
+    """
+    mid = 0.5 * (start[:, :2] + end[:, :2]).astype(np.float64)
+    w = np.linalg.norm((end - start)[:, :2], axis=1).astype(np.float64) + 1e-6
+    centre = (mid * w[:, None]).sum(0) / w.sum()
+    d = mid - centre
+    cov = (d * w[:, None]).T @ d / w.sum()
+    evals, evecs = np.linalg.eigh(cov)
+    axis = evecs[:, 1]
+    angle = -math.atan2(axis[1], axis[0])
+    c, s = math.cos(angle), math.sin(angle)
+    x = d[:, 0] * c - d[:, 1] * s
+    if (w * x**3).sum() < 0:
+        angle += math.pi
+    return angle, centre
+
+
+def project(
+    tp: Toolpath,
+    size: int = 64,
+    *,
+    margin: float = 0.1,
+    line_width: float | None = None,
+    canonical: bool = False,
+) -> np.ndarray:
+    """Top (XY), front (XZ) and side (YZ) views of the extruding moves.
+
+    size       : image side, px (28 for the 61k preset, 64 or 128 for C3PO)
+    margin     : empty border on each side, as a fraction of ``size``
+    line_width : extrusion width, mm; None estimates it (:func:`extrusion_width`)
+    canonical  : rotate about Z first so the footprint's principal axis lies along +x
+                 (see :func:`canonical_angle`); off by default
+    returns    : (3, size, size) uint8, views in :data:`VIEWS` order, y (or z) upwards
+    """
+    start, end = tp.start, tp.end
+    if canonical and tp.extrude.any():
+        start, end = rotate_z(start, end, *canonical_angle(*extruding(tp)))
+    lo, hi, e_sum, l_sum = _raster.extrude_stats(start, end, tp.e, tp.extrude)
+    width = _width(e_sum, l_sum, tp.layer_z) if line_width is None else float(line_width)
+    return _project(start, end, tp.extrude, lo, hi, size, margin, width)
+
+
+def project_segments(
+    start: np.ndarray,
+    end: np.ndarray,
+    extrude: np.ndarray,
+    size: int = 64,
+    *,
+    margin: float = 0.1,
+    line_width: float = DEFAULT_WIDTH,
+) -> np.ndarray:
+    """:func:`project` over raw segments: start, end (n, 3) float32 mm, extrude (n,) bool."""
+    start = np.ascontiguousarray(start, dtype=np.float32)
+    end = np.ascontiguousarray(end, dtype=np.float32)
+    lo, hi, _, _ = _raster.extrude_stats(start, end, np.zeros(len(start), np.float32), extrude)
+    return _project(start, end, extrude, lo, hi, size, margin, line_width)
+
+
+def _project(start, end, extrude, lo, hi, size, margin, width) -> np.ndarray:
+    out = np.zeros((3, size, size), np.uint8)
+    if not lo[0] <= hi[0]:
+        return out  # nothing extrudes
+    ext = hi[VIEW_AXES] - lo[VIEW_AXES]  # (3, 2) extent of each view
+    scale = size * (1 - 2 * margin) / np.maximum(ext.max(1), 1e-3)
+    mid = 0.5 * (lo + hi)[VIEW_AXES]
+    offset = np.stack([size / 2 - mid[:, 0] * scale, size / 2 + mid[:, 1] * scale], axis=1)
+    ink = np.zeros((3, 2, size + 4, size + 4), np.float32)
+    _raster.project_ink(start, end, extrude, VIEW_AXES, scale, offset, width * scale, ink)
+    _raster.tone(ink[:, 0, 2:-2, 2:-2] + ink[:, 1, 2:-2, 2:-2], out)
+    return out
+
+
+@dataclass(frozen=True)
+class Camera:
+    """A printer camera. Defaults: a Raspberry Pi camera (3.6 mm lens on a 3.76 mm wide
+    sensor, 55 degree field of view) in front of the bed, to the right, looking down 30
+    degrees.
+
+    elevation_deg : angle above the bed plane
+    azimuth_deg   : direction from the object to the camera, degrees from +x (-90: front)
+    focal_mm, sensor_mm : lens focal length and sensor width; the field of view
+    distance_mm   : from the framed centre; None fits the framing sphere in the view
+    min_radius_mm : smallest framing radius (a tiny first layer still frames a scene)
+    bed_mm        : side of the bed square drawn under the print
+    """
+
+    elevation_deg: float = 30.0
+    azimuth_deg: float = -60.0
+    focal_mm: float = 3.6
+    sensor_mm: float = 3.76
+    distance_mm: float | None = None
+    min_radius_mm: float = 60.0
+    bed_mm: float = 220.0
+
+    def frame(self, first_layer: Toolpath) -> tuple[np.ndarray, float]:
+        """Centre (3,) and radius (mm) framed for a print, from its first layer only."""
+        start, end = extruding(first_layer)
+        if len(start) == 0:
+            raise ValueError("the first layer has no extruding moves to frame")
+        pts = np.concatenate([start, end])
+        lo, hi = pts.min(0).astype(np.float64), pts.max(0).astype(np.float64)
+        r = max(self.min_radius_mm, 0.5 * math.hypot(hi[0] - lo[0], hi[1] - lo[1]))
+        centre = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2] + r / 2])
+        return centre, 1.2 * r
+
+    def view(self, centre: np.ndarray, radius: float, size: int) -> tuple[np.ndarray, float]:
+        """(4, 3) eye, right, up, forward vectors and the focal length in px."""
+        half_fov = math.atan(self.sensor_mm / 2 / self.focal_mm)
+        dist = self.distance_mm if self.distance_mm is not None else radius / math.sin(half_fov)
+        el, az = math.radians(self.elevation_deg), math.radians(self.azimuth_deg)
+        back = np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
+        eye = np.asarray(centre, np.float64) + dist * back
+        fwd = -back
+        right = np.cross(fwd, [0.0, 0.0, 1.0])
+        right /= np.linalg.norm(right)
+        up = np.cross(right, fwd)
+        return np.stack([eye, right, up, fwd]), size * self.focal_mm / self.sensor_mm
+
+
+#: direction towards the light in camera coordinates (right, up, towards the camera)
+LIGHT = np.array([-0.45, 0.6, 0.66]) / np.linalg.norm([-0.45, 0.6, 0.66])
+
+
+def bed_image(view: np.ndarray, focal_px: float, size: int, centre: np.ndarray, bed_mm: float) -> np.ndarray:
+    """(size, size) uint8: the bed (a 20 mm checkerboard, darker far away) and black sky."""
+    eye, right, up, fwd = view
+    c = (np.arange(size) + 0.5 - size / 2) / focal_px
+    d = fwd[None, None] + c[None, :, None] * right[None, None] - c[:, None, None] * up[None, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = -eye[2] / d[..., 2]
+    hit = eye[None, None, :2] + t[..., None] * d[..., :2]
+    on_bed = (t > 0) & (np.abs(hit - centre[:2]).max(-1) <= bed_mm / 2)
+    checker = (np.floor(hit[..., 0] / 20) + np.floor(hit[..., 1] / 20)) % 2
+    fade = np.clip(1.5 - t * np.linalg.norm(d, axis=-1) / (4 * np.linalg.norm(eye - centre)), 0.4, 1.0)
+    grey = (30 + 18 * checker) * fade
+    return np.where(on_bed, grey, 0).astype(np.uint8)
+
+
+class CameraRenderer:
+    """Frames of one print, layer by layer, each drawn on top of the last.
+
+    ``add_layer(layer)`` takes the moves of the next layer (a Toolpath, e.g. from
+    :class:`c3po.gcode.StreamParser`) and returns the (size, size) uint8 frame of the
+    print so far. The framing is fixed from the first layer with extrusion (see the
+    module docstring) unless ``frame=(centre, radius)`` is given.
+    """
+
+    def __init__(self, size: int = 64, camera: Camera = Camera(), frame: tuple[np.ndarray, float] | None = None):
+        self.size = int(size)
+        self.camera = camera
+        self.zbuf = np.full((self.size, self.size), np.inf, np.float32)
+        self._frame = frame
+        self._view: np.ndarray | None = None
+        if frame is not None:
+            self._setup(*frame)
+
+    def _setup(self, centre: np.ndarray, radius: float) -> None:
+        self._frame = (np.asarray(centre, np.float64), float(radius))
+        self._view, self._focal = self.camera.view(centre, radius, self.size)
+        self.background = bed_image(self._view, self._focal, self.size, self._frame[0], self.camera.bed_mm)
+
+    def add_layer(self, layer: Toolpath) -> np.ndarray:
+        """Draw one more layer; return the (size, size) uint8 frame."""
+        start, end = extruding(layer)
+        if self._view is None:
+            if len(start) == 0:
+                return np.zeros((self.size, self.size), np.uint8)
+            self._setup(*self.camera.frame(layer))
+        if len(start):
+            _raster.camera_splat(start, end, self._view, self._focal, self.zbuf)
+        frame = np.empty((self.size, self.size), np.uint8)
+        _raster.camera_shade(self.zbuf, self._focal, LIGHT, self.background, frame)
+        return frame
+
+
+def camera_frames(tp: Toolpath, size: int = 64, camera: Camera = Camera()) -> np.ndarray:
+    """(L, size, size) uint8: the frame after each of the toolpath's L layers."""
+    frames = np.zeros((tp.n_layers, size, size), np.uint8)
+    ren = CameraRenderer(size, camera)
+    bounds = np.searchsorted(tp.layer, np.arange(tp.n_layers + 1))
+    bounds[-1] = len(tp)
+    for k in range(tp.n_layers):
+        frames[k] = ren.add_layer(tp.take(int(bounds[k]), int(bounds[k + 1])))
+    return frames
+
+
+def save_views(tp: Toolpath, path: str, size: int = 128, title: str = "") -> None:
+    """Write a PNG: the three projections and camera frames at 10/25/50/75/100% of layers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    views = project(tp, size)
+    frames = camera_frames(tp, size)
+    picks = [max(0, math.ceil(f * tp.n_layers) - 1) for f in (0.10, 0.25, 0.50, 0.75, 1.00)]
+    fig, axes = plt.subplots(2, 5, figsize=(12.5, 5.6))
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, name in zip(axes[0], views, VIEWS):
+        ax.imshow(img, cmap="gray", vmin=0, vmax=255)
+        ax.set_title(f"{name} ({'XY XZ YZ'.split()[VIEWS.index(name)]})")
+    box = tp.bbox()
+    if not np.isnan(box).any():
+        ext = box[1] - box[0]
+        axes[0, 3].text(0, 0.5, f"{tp.n_layers} layers\n{int(tp.extrude.sum()):,} extruding moves\n"
+                        f"{ext[0]:.1f} x {ext[1]:.1f} x {ext[2]:.1f} mm\nwidth {extrusion_width(tp):.2f} mm",
+                        transform=axes[0, 3].transAxes, va="center")
+    for ax, k, f in zip(axes[1], picks, (10, 25, 50, 75, 100)):
+        if len(frames):
+            ax.imshow(frames[k], cmap="gray", vmin=0, vmax=255)
+        ax.set_title(f"camera {f}% (layer {k + 1})")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

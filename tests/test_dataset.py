@@ -1,0 +1,158 @@
+"""Dataset builder: plans, object-disjoint splits, resumable and deterministic shards."""
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from c3po import parse_gcode
+from c3po.dataset import DatasetConfig, build, load_split, plan, read_manifest
+from c3po.errors import DatasetError
+from c3po.render import project
+from tests.test_render import prism_gcode
+
+# three classes of G-code objects, four objects each: a folder source needs no slicer
+SHAPES = {
+    "plate": lambda i: [(0, 0), (30 + 3 * i, 0), (30 + 3 * i, 20), (0, 20)],
+    "tower": lambda i: [(0, 0), (8 + i, 0), (8 + i, 8 + i), (0, 8 + i)],
+    "bar": lambda i: [(0, 0), (40 + 4 * i, 0), (40 + 4 * i, 5), (0, 5)],
+}
+LAYERS = {"plate": 3, "tower": 25, "bar": 6}
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    root = tmp_path_factory.mktemp("objects")
+    for name, outline in SHAPES.items():
+        (root / name).mkdir()
+        for i in range(4):
+            pts = [(100 + x, 100 + y) for x, y in outline(i)]
+            (root / name / f"{name}{i}.gcode").write_text(prism_gcode(pts, LAYERS[name], height=0.3, spacing=1.0))
+    return root
+
+
+def config(source, **kw) -> DatasetConfig:
+    # 1/1000 of C3PO: 62 projections and 672 frames over 3 classes x 4 objects
+    kw = {"scale": 0.001, "per_class": 4000, "shard_objects": 3, "seq_max_frames": 10, **kw}
+    return DatasetConfig.from_preset("c3po", source=str(source), proj_size=28, cam_size=32, **kw)
+
+
+@pytest.fixture(scope="module")
+def built(source, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ds") / "full"
+    stats = build(config(source), out, workers=1, progress=False)
+    return out, stats
+
+
+def shard_arrays(out):
+    arrays = {}
+    for p in sorted(out.glob("shard-*.npz")):
+        with np.load(p) as z:
+            arrays.update({f"{p.name}/{k}": z[k] for k in z.files})
+    return arrays
+
+
+def test_counts_classes_and_files(built):
+    out, stats = built
+    rows = read_manifest(out)
+    assert stats["classes"] == ["bar", "plate", "tower"]
+    assert sum(r["kind"] == "proj" for r in rows) == 62 and sum(r["kind"] == "seq" for r in rows) == 672
+    per_class = [sum(r["kind"] == "proj" and r["label"] == c for r in rows) for c in range(3)]
+    assert per_class == [21, 21, 20]
+    assert sorted(r["image_id"] for r in rows) == list(range(62 + 672))
+    assert json.loads((out / "config.json").read_text())["proj_images"] == 62_200
+    assert len(list(out.glob("shard-*.npz"))) == stats["shards"] == 4  # 12 objects / 3
+    assert {r["view"] for r in rows if r["kind"] == "proj"} == {"top", "front", "side"}
+
+
+def test_splits_are_object_disjoint(built):
+    rows = read_manifest(built[0])
+    split_of = {}
+    for r in rows:
+        assert split_of.setdefault(r["object_id"], r["split"]) == r["split"]
+    for c in ("bar", "plate", "tower"):  # 4 objects: 2 train, 1 val, 1 test
+        splits = sorted(s for o, s in split_of.items() if f"/{c}/" in o)
+        assert splits == ["test", "train", "train", "val"]
+
+
+def test_shards_load_back_to_the_rendered_arrays(built, source):
+    out, _ = built
+    images, labels, rows = load_split(out, None, "proj")
+    assert images.shape == (62, 28, 28) and images.dtype == np.uint8
+    first = [i for i, r in enumerate(rows) if r["pose"] == "file+rz0.0"][:3]  # unrotated pose of one object
+    r = rows[first[0]]
+    name = r["object_id"].split("/", 1)[1]
+    np.testing.assert_array_equal(images[first], project(parse_gcode(source / name), 28))
+    frames, _, srows = load_split(out, None, "seq")
+    assert frames.shape == (672, 32, 32) and frames.max() > 80
+    assert all(0 <= s["layer"] < s["layers"] for s in srows)
+
+
+def test_resumed_build_equals_uninterrupted_build(built, source, tmp_path):
+    out, _ = built
+    part = tmp_path / "resumed"
+    build(config(source), part, workers=1, progress=False)
+    # an interrupt: shard 1 never finished (its npz is missing, a temp file is left), no manifest yet
+    (part / "shard-00001.npz").unlink()
+    (part / "shard-00001.npz.tmp").write_bytes(b"partial")
+    (part / "manifest.csv").unlink()
+    kept = (part / "shard-00002.npz").stat().st_mtime_ns
+    stats = build(config(source), part, workers=2, progress=False)
+    assert stats["shards_built"] == 1 and (part / "shard-00002.npz").stat().st_mtime_ns == kept
+    assert (part / "manifest.csv").read_text() == (out / "manifest.csv").read_text()
+    a, b = shard_arrays(out), shard_arrays(part)
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_other_seed_other_data_and_config_mismatch_refused(built, source, tmp_path):
+    out, _ = built
+    with pytest.raises(DatasetError, match="other settings"):
+        build(config(source, seed=1), out, progress=False)
+    names, shards = plan(config(source, seed=1))
+    other = {u.object_id: u.split for s in shards for u in s}
+    _, shards0 = plan(config(source))
+    assert other != {u.object_id: u.split for s in shards0 for u in s}
+
+
+def test_unreadable_object_is_reported_not_fatal(source, tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(source, src)
+    (src / "bar" / "bar0.gcode").write_bytes(b"\x00\x01binary")
+    out = tmp_path / "ds"
+    stats = build(config(src, seq_frames=0), out, progress=False)
+    assert stats["errors"] == 1
+    with open(out / "errors.csv") as f:
+        assert next(csv.DictReader(f))["object_id"].endswith("bar/bar0.gcode")
+
+
+def test_torch_dataset_wrapper(built):
+    torch = pytest.importorskip("torch")
+    from c3po.dataset_torch import ShardDataset
+
+    out, _ = built
+    ds = ShardDataset(out, "train", "views")
+    x, y = ds[0]
+    assert x.shape == (3, 28, 28) and x.dtype == torch.float32 and 0 <= float(x.min()) and float(x.max()) <= 1
+    assert y in (0, 1, 2)
+    seq = ShardDataset(out, "val", "seq")
+    assert seq[0][0].shape == (1, 32, 32)
+    assert len(ShardDataset(out, None, "proj")) == 62
+
+
+def test_cli_dataset_build_and_preview(source, tmp_path):
+    from c3po.cli import main
+
+    out = tmp_path / "cli"
+    assert main(["dataset", "build", "--preset", "61k", "--source", str(source), "--out", str(out), "--scale",
+                 "0.0005", "--per-class", "6000", "--workers", "1", "--seed", "3", "--quiet"]) == 0
+    rows = read_manifest(out)
+    assert len(rows) == 31 and {r["kind"] for r in rows} == {"proj"}
+    assert json.loads((out / "config.json").read_text())["seed"] == 3
+    png = tmp_path / "grid.png"
+    assert main(["dataset", "preview", str(out), "--out", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert main(["dataset", "preview", str(tmp_path / "nothing"), "--out", str(png)]) == 2

@@ -1,0 +1,173 @@
+"""Renderer: projections and camera frames of known toolpaths give known pixels."""
+
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from c3po import StreamParser, parse_gcode
+from c3po.render import Camera, CameraRenderer, camera_frames, extrusion_width, project
+from tests.conftest import ROOT, SMALL_REAL_FILES
+
+
+def prism_gcode(outline, layers: int, height: float = 0.2, spacing: float = 0.4, width: float = 0.4,
+                infill: bool = True) -> str:
+    """G-code of a prism: per layer the outline, then X-raster infill of its bounding box.
+
+    The infill fills the outline's axis-aligned bounding box: use it for axis-aligned
+    rectangles only.
+    """
+    e_per_mm = width * height / (math.pi * 1.75**2 / 4)
+    xs, ys = zip(*outline)
+    out = ["G90", "M83", "G28"]
+    for k in range(layers):
+        z = height * (k + 1)
+        out.append(f"G1 Z{z:.3f} F600")
+        out.append(f"G0 X{outline[0][0]:.3f} Y{outline[0][1]:.3f}")
+        for (x0, y0), (x1, y1) in zip(outline, outline[1:] + outline[:1]):
+            out.append(f"G1 X{x1:.3f} Y{y1:.3f} E{math.hypot(x1 - x0, y1 - y0) * e_per_mm:.5f}")
+        y, flip = min(ys) + spacing, False
+        while infill and y < max(ys) - spacing / 2:
+            a, b = (max(xs), min(xs)) if flip else (min(xs), max(xs))
+            out += [f"G0 X{a:.3f} Y{y:.3f}", f"G1 X{b:.3f} Y{y:.3f} E{abs(b - a) * e_per_mm:.5f}"]
+            y, flip = y + spacing, not flip
+    return "\n".join(out) + "\n"
+
+
+SQUARE = [(90.0, 90.0), (110.0, 90.0), (110.0, 110.0), (90.0, 110.0)]
+
+
+@pytest.fixture(scope="module")
+def square():
+    return parse_gcode(prism_gcode(SQUARE, layers=5).encode())  # 20 x 20 x 1 mm
+
+
+def test_square_fills_the_expected_square_in_the_top_view(square):
+    top, front, side = project(square, 64, margin=0.1)
+    # 20 mm span -> 64 * 0.8 = 51.2 px, centred: columns/rows 6.4 .. 57.6
+    inside = top[8:56, 8:56]
+    assert inside.min() > 100, "the filled square must be solid grey"
+    assert top[:5].max() == 0 and top[-5:].max() == 0 and top[:, :5].max() == 0 and top[:, -5:].max() == 0
+    rows = np.flatnonzero(top.max(1) > 0)
+    cols = np.flatnonzero(top.max(0) > 0)
+    assert rows[0] in (5, 6) and rows[-1] in (57, 58) and cols[0] in (5, 6) and cols[-1] in (57, 58)
+    assert 0 < top[rows[0]].max() < 255 or 0 < top[:, cols[0]].max() < 255  # anti-aliased edge
+
+
+def test_square_is_a_line_in_the_front_and_side_views(square):
+    _, front, side = project(square, 64)
+    for view in (front, side):
+        rows = np.flatnonzero(view.max(1) > 0)
+        # 0.8 mm of layers at 51.2 px / 20 mm = 2 px tall, centred on row 32
+        assert len(rows) <= 5 and 29 <= rows[0] and rows[-1] <= 34
+        cols = np.flatnonzero(view[rows].max(0) > 60)
+        assert cols[0] <= 7 and cols[-1] >= 56
+    assert np.abs(front.astype(int) - side).max() <= 4  # symmetric but for the infill direction
+
+
+def test_aspect_ratio_is_kept_and_view_is_centred():
+    rect = [(0.0, 0.0), (40.0, 0.0), (40.0, 10.0), (0.0, 10.0)]
+    top = project(parse_gcode(prism_gcode(rect, layers=2).encode()), 64, margin=0.1)[0]
+    rows = np.flatnonzero(top.max(1) > 0)
+    cols = np.flatnonzero(top.max(0) > 0)
+    # 40 mm -> 51.2 px, so 10 mm -> 12.8 px, centred vertically
+    assert 49 <= cols[-1] - cols[0] + 1 <= 54
+    assert 12 <= rows[-1] - rows[0] + 1 <= 16
+    assert abs((rows[0] + rows[-1]) / 2 - 31.5) <= 1
+    assert top[rows[0] - 1].max() == 0
+
+
+@pytest.mark.parametrize("size", [28, 64, 128])
+def test_any_size_and_dtype(square, size):
+    views = project(square, size)
+    assert views.shape == (3, size, size) and views.dtype == np.uint8
+    assert views.max() > 150
+
+
+def test_extrusion_width_is_estimated_from_e_and_layer_height(square):
+    assert extrusion_width(square) == pytest.approx(0.4, rel=0.05)
+
+
+def test_canonical_pose_undoes_a_rotation_about_z():
+    rect = [(0.0, 0.0), (40.0, 0.0), (40.0, 12.0), (25.0, 12.0), (25.0, 6.0), (0.0, 6.0)]  # heavy end at +x
+
+    def rotated(deg):
+        c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
+        return [(100 + c * x - s * y, 100 + s * x + c * y) for x, y in rect]
+
+    def top(deg, canonical):
+        return project(parse_gcode(prism_gcode(rotated(deg), 3, infill=False).encode()), 32, canonical=canonical)[0]
+
+    a, b, plain = top(0, True), top(137, True), top(137, False)
+    assert np.abs(a.astype(int) - b).mean() < 0.25 * np.abs(a.astype(int) - plain).mean()
+
+
+def test_nothing_to_draw_gives_black_images():
+    tp = parse_gcode(b"G90\nG1 X10 Y10 F600\nG1 X20\n")
+    assert project(tp, 28).max() == 0
+
+
+@pytest.fixture(scope="module")
+def real():
+    return parse_gcode(next(f for f in SMALL_REAL_FILES if f.name == "cylinder_prusa.gcode.gz"))
+
+
+def test_camera_frames_are_incremental_and_equal_from_scratch(real):
+    frames = camera_frames(real, 48)
+    assert frames.shape == (real.n_layers, 48, 48)
+    for k in (0, real.n_layers // 3, real.n_layers - 1):
+        scratch = camera_frames(real.upto_layer(k), 48)
+        np.testing.assert_array_equal(scratch[-1], frames[k])
+    # more plastic, more object pixels: frames only grow (the bed is darker than plastic)
+    lit = (frames > 80).sum((1, 2))
+    assert lit[-1] > lit[0] > 0 and np.all(np.diff(lit) >= -2)
+
+
+def test_streamed_layers_give_the_same_frames(real):
+    path = next(f for f in SMALL_REAL_FILES if f.name == "cylinder_prusa.gcode.gz")
+    import gzip
+
+    data = gzip.decompress(path.read_bytes())
+    sp, ren, got = StreamParser(), CameraRenderer(48), []
+    for i in range(0, len(data), 50_000):
+        got += [ren.add_layer(layer) for layer in sp.feed(data[i : i + 50_000])]
+    got += [ren.add_layer(layer) for layer in sp.close()]
+    np.testing.assert_array_equal(np.stack(got), camera_frames(real, 48))
+
+
+def test_camera_shows_bed_and_shaded_object(real):
+    last = camera_frames(real, 64, Camera(elevation_deg=35))[-1]
+    assert last[:6].max() == 0  # sky above the bed's far edge
+    bed = last[-6:]
+    assert 0 < bed.min() and bed.max() < 80  # checkerboard bed at the bottom
+    obj = last[last > 80]
+    assert obj.size > 150 and obj.max() - obj.min() > 60  # shading varies across the part
+
+
+def test_render_never_imports_torch():
+    code = "import sys, c3po, c3po.render, c3po.dataset; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_pure_python_fallback_matches_numba(square, tmp_path):
+    np.save(tmp_path / "numba.npy", np.concatenate([project(square, 28), camera_frames(square, 28)]))
+    code = (
+        "import numpy as np, sys; from c3po import parse_gcode; from c3po.render import project, camera_frames;"
+        "from tests.test_render import prism_gcode, SQUARE; tp = parse_gcode(prism_gcode(SQUARE, 5).encode());"
+        f"np.save(r'{tmp_path / 'py.npy'}', np.concatenate([project(tp, 28), camera_frames(tp, 28)]))"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env={**os.environ, "C3PO_NO_NUMBA": "1"})
+    a, b = np.load(tmp_path / "numba.npy").astype(int), np.load(tmp_path / "py.npy").astype(int)
+    assert np.abs(a - b).max() <= 2  # fastmath may reorder float sums
+
+
+def test_cli_render_writes_a_png(tmp_path, real):
+    from c3po.cli import main
+
+    src = next(f for f in SMALL_REAL_FILES if f.name == "lshape_prusa.gcode.gz")
+    out = tmp_path / "views.png"
+    assert main(["render", str(src), "--out", str(out), "--size", "64"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000

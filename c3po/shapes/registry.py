@@ -1,0 +1,76 @@
+"""The shape registry: ``@register_shape`` adds a generator, ``create_shape`` runs one.
+
+A generator is ``fn(rng: numpy.random.Generator) -> trimesh.Trimesh``; it draws every
+proportion from ``rng``, so a (name, seed) pair names exactly one object. It returns the
+object lying flat (its main silhouette in the XY plane), watertight, with min z = 0 and
+centred on the origin in XY; :func:`create_shape` checks that contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from c3po.errors import MeshError
+
+
+@dataclass(frozen=True)
+class ShapeEntry:
+    """One registered class: its generator and whether it is a weapon."""
+
+    name: str
+    fn: Callable
+    weapon: bool
+    family: str
+
+
+_REGISTRY: dict[str, ShapeEntry] = {}
+
+
+def register_shape(name: str, weapon: bool = False) -> Callable:
+    """Decorator adding a generator under ``name``; a duplicate name raises ValueError."""
+
+    def deco(fn: Callable) -> Callable:
+        if name in _REGISTRY:
+            raise ValueError(f"shape {name!r} is already registered (by {_REGISTRY[name].fn.__module__})")
+        _REGISTRY[name] = ShapeEntry(name, fn, bool(weapon), fn.__module__.rsplit(".", 1)[-1])
+        return fn
+
+    return deco
+
+
+def list_shapes(weapon: bool | None = None) -> list[str]:
+    """Registered class names in registration order; filter by ``weapon`` if given."""
+    return [n for n, e in _REGISTRY.items() if weapon is None or e.weapon == weapon]
+
+
+def is_weapon(name: str) -> bool:
+    """Whether class ``name`` is a weapon class."""
+    return _entry(name).weapon
+
+
+def create_shape(name: str, seed: int = 0):
+    """The ``seed``-th instance of class ``name`` as a watertight ``trimesh.Trimesh``.
+
+    Lying flat, min z = 0, XY bounding box centred on the origin, millimetres.
+    """
+    entry = _entry(name)
+    mesh = entry.fn(np.random.default_rng([int(seed), _name_key(name)]))
+    if not mesh.is_watertight or len(mesh.faces) == 0:
+        raise MeshError(f"shape {name!r} seed {seed}: generator returned a non-watertight mesh; "
+                        f"this is a bug in c3po/shapes/{entry.family}.py")
+    return mesh
+
+
+def _entry(name: str) -> ShapeEntry:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise MeshError(f"unknown shape class {name!r}; known: {', '.join(_REGISTRY)}") from None
+
+
+def _name_key(name: str) -> int:
+    # Stable across processes (unlike hash()): classes with the same seed differ.
+    return int.from_bytes(name.encode()[:8].ljust(8, b"\0"), "little") & 0x7FFFFFFF

@@ -1,0 +1,219 @@
+"""Mesh -> G-code: sections, the built-in slicer, real-slicer backends, bad meshes."""
+
+import math
+import os
+import shutil
+
+import numpy as np
+import pytest
+import shapely
+import trimesh
+
+from c3po import backends
+from c3po.errors import MeshError, SlicerError
+from c3po.gcode import parse_gcode
+from c3po.mesh import load_mesh, prepare_mesh
+from c3po.section import sections
+from c3po.shapes import create_shape, list_shapes
+from c3po.shapes.pose import Pose, apply_pose
+from c3po.slicer import SliceConfig, layer_heights, slice_mesh
+
+CENTRE = np.array([110.0, 110.0])
+
+
+def box(x=40.0, y=30.0, z=20.0):
+    m = trimesh.creation.box((x, y, z))
+    m.apply_translation([0, 0, z / 2])
+    return m
+
+
+def extruding(tp, k):
+    i, j = tp.layer_range(k)
+    ex = tp.extrude[i:j]
+    return tp.start[i:j][ex].astype(float), tp.end[i:j][ex].astype(float)
+
+
+# ---- sections ---------------------------------------------------------------------
+
+
+def test_sections_match_trimesh_and_keep_holes_and_islands():
+    outer = trimesh.creation.box((60, 60, 10))
+    hole = trimesh.creation.box((40, 40, 12))
+    island = trimesh.creation.box((10, 10, 10))
+    m = trimesh.boolean.union([trimesh.boolean.difference([outer, hole], engine="manifold"), island], engine="manifold")
+    m.apply_translation([0, 0, 5])
+    (r,) = sections(m.vertices, m.faces, np.array([5.0]))
+    assert r.area == pytest.approx(60 * 60 - 40 * 40 + 10 * 10)
+    assert r.contains(shapely.Point(0, 0)) and r.contains(shapely.Point(25, 25))  # island, ring
+    assert not r.contains(shapely.Point(12, 12))  # the hole between them
+    for name in list_shapes():
+        mesh = create_shape(name, 4)
+        h = np.linspace(0.1, mesh.bounds[1, 2] - 0.1, 25)
+        ours = np.array([g.area for g in sections(mesh.vertices, mesh.faces, h)])
+        ref = np.array([0 if p is None else p.area for p in mesh.section_multiplane([0, 0, 0], [0, 0, 1], list(h))])
+        assert ours == pytest.approx(ref, rel=1e-6, abs=1e-6), name
+
+
+def test_inside_out_mesh_is_turned_right_side_out():
+    m = box()
+    m.invert()
+    tp = parse_gcode(slice_mesh(m))
+    assert tp.n_layers == 100
+
+
+# ---- built-in slicer ----------------------------------------------------------------
+
+
+def test_box_layers_bbox_and_filament():
+    cfg = SliceConfig()
+    gcode = slice_mesh(box(), config=cfg)
+    text = gcode.decode()
+    tp = parse_gcode(gcode)
+    assert tp.n_layers == 100 and len(layer_heights(20.0, cfg)) == 100
+    w = cfg.extrusion_width / 2
+    expect = [[110 - 20 + w, 110 - 15 + w, 0.2], [110 + 20 - w, 110 + 15 - w, 20.0]]
+    assert tp.bbox() == pytest.approx(np.array(expect), abs=0.01)
+    assert tp.layer_z == pytest.approx(np.arange(1, 101) * 0.2, abs=1e-4)
+    assert text.count(";LAYER:") == 100 and "M83" in text and ";FLAVOR:Marlin" in text
+    # Plastic laid ~ walls + 3 solid layers top and bottom + 20% infill of the box volume.
+    laid = tp.filament_mm * math.pi * (cfg.filament_diameter / 2) ** 2
+    assert 0.3 * 24000 < laid < 0.6 * 24000
+    assert (tp.e < 0).sum() > 0  # retractions before long travels
+
+
+def test_absolute_e_gives_the_same_plastic():
+    rel = parse_gcode(slice_mesh(box(), config=SliceConfig(relative_e=True)))
+    ab = parse_gcode(slice_mesh(box(), config=SliceConfig(relative_e=False)))
+    assert ab.filament_mm == pytest.approx(rel.filament_mm, rel=1e-4)
+    assert np.array_equal(ab.extrude, rel.extrude)
+
+
+def test_infill_alternates_direction_and_avoids_holes():
+    m = trimesh.boolean.difference([box(50, 50, 10), trimesh.creation.cylinder(10, 30)], engine="manifold")
+    tp = parse_gcode(slice_mesh(m, config=SliceConfig(infill_density=0.3)))
+    for k in (20, 21):
+        s, e = extruding(tp, k)
+        mid = (s + e)[:, :2] / 2 - CENTRE
+        assert np.hypot(*mid.T).min() > 10 - 0.01  # nothing laid inside the hole
+    d20, d21 = [np.diff(np.stack(extruding(tp, k)), axis=0)[0][:, :2] for k in (20, 21)]
+    ang = lambda d: np.degrees(np.arctan2(d[:, 1], d[:, 0])) % 180  # noqa: E731
+    long20, long21 = np.hypot(*d20.T) > 5, np.hypot(*d21.T) > 5
+    assert np.median(ang(d20[long20])) != pytest.approx(np.median(ang(d21[long21])), abs=10)
+    assert {round(np.median(ang(d20[long20]))), round(np.median(ang(d21[long21])))} == {45, 135}
+
+
+def test_skirt_surrounds_the_first_layer():
+    tp = parse_gcode(slice_mesh(box(), config=SliceConfig(skirts=2, skirt_distance=5)))
+    s, e = extruding(tp, 0)
+    assert (e[:, 0].max() - e[:, 0].min()) == pytest.approx(40 + 2 * 5 + 2 * 0.45, abs=0.3)
+    assert tp.bbox()[1, 0] - tp.bbox()[0, 0] == pytest.approx(40 + 2 * 5.45, abs=0.3)
+
+
+def test_overlapping_shells_are_unioned():
+    m = trimesh.util.concatenate([box(40, 10, 10), box(10, 40, 10)])
+    tp = parse_gcode(slice_mesh(m))
+    assert tp.n_layers == 50
+    assert tp.bbox()[:, :2] == pytest.approx(np.array([[90.225, 90.225], [129.775, 129.775]]), abs=0.01)
+
+
+@pytest.mark.parametrize("name", list_shapes())
+def test_every_class_slices_and_round_trips(name):
+    mesh = apply_pose(create_shape(name, 11), Pose("flat", 20.0, 1.0))
+    cfg = SliceConfig()
+    tp = parse_gcode(slice_mesh(mesh, config=cfg))
+    z = layer_heights(float(mesh.bounds[1, 2]), cfg)
+    assert tp.n_layers == len(z)
+    lo, hi = mesh.bounds
+    want = np.array([[*(lo[:2] + CENTRE), 0.2], [*(hi[:2] + CENTRE), z[-1]]])
+    got = tp.bbox()
+    assert got[:, :2] == pytest.approx(want[:, :2], abs=0.6)  # outer wall centred 0.225 mm inside
+    assert got[:, 2] == pytest.approx(want[:, 2], abs=1e-3)
+    laid = tp.filament_mm * math.pi * (cfg.filament_diameter / 2) ** 2
+    assert 0.1 * mesh.volume < laid < 1.3 * mesh.volume
+
+
+def test_slice_config_is_checked():
+    with pytest.raises(SlicerError, match="infill_density"):
+        SliceConfig(infill_density=20)
+    with pytest.raises(SlicerError, match="unknown slicer"):
+        slice_mesh(box(), slicer="simplify3d")
+
+
+# ---- bad meshes -------------------------------------------------------------------
+
+
+def test_bad_meshes_raise_mesh_error(tmp_path):
+    with pytest.raises(MeshError, match="empty mesh"):
+        slice_mesh(trimesh.Trimesh())
+    nan = box()
+    nan.vertices[0] = [np.nan, 0, 0]
+    with pytest.raises(MeshError, match="NaN"):
+        slice_mesh(nan)
+    with pytest.raises(MeshError, match="metres or inches"):
+        slice_mesh(box(5000, 10, 10))
+    with pytest.raises(MeshError, match="larger than the 220x220x250 mm bed"):
+        slice_mesh(box(300, 10, 10))
+    flat = trimesh.Trimesh([[0, 0, 0], [10, 0, 0], [0, 10, 0], [10, 10, 0]], [[0, 1, 2], [1, 3, 2]])
+    with pytest.raises(MeshError, match="flat"):
+        slice_mesh(flat)
+    bad = tmp_path / "bad.stl"
+    bad.write_bytes(b"solid x\nfacet normal 0 0 1\n outer loop\n vertex 1 2\nendsolid\n" + os.urandom(64))
+    with pytest.raises(MeshError, match="bad.stl"):
+        slice_mesh(bad)
+    with pytest.raises(MeshError, match="no such mesh file"):
+        slice_mesh(tmp_path / "missing.stl")
+    (tmp_path / "a.step").write_text("ISO-10303-21;")
+    with pytest.raises(MeshError, match="unsupported mesh format"):
+        load_mesh(tmp_path / "a.step")
+
+
+def test_open_mesh_is_repaired_and_sliced():
+    m = box()
+    m.update_faces(np.arange(len(m.faces)) != 0)  # knock out one triangle
+    assert not m.is_watertight
+    fixed = prepare_mesh(m)
+    assert fixed.is_watertight
+    assert parse_gcode(slice_mesh(m)).n_layers == 100
+
+
+def test_cli_slice(tmp_path):
+    from c3po.cli import main
+
+    stl, out = tmp_path / "gear.stl", tmp_path / "gear.gcode"
+    create_shape("gear", 5).export(stl)
+    assert main(["slice", str(stl), "-o", str(out)]) == 0
+    assert parse_gcode(out).n_layers > 10
+    assert main(["slice", str(tmp_path / "nope.stl"), "-o", str(out)]) == 2
+
+
+# ---- real slicers -------------------------------------------------------------------
+
+
+def small_object():
+    return apply_pose(create_shape("pistol", 2), Pose("flat", 0.0, 0.35))
+
+
+@pytest.mark.parametrize("backend", ["prusa", "cura"])
+def test_real_slicer_backend(backend):
+    pkg = {"prusa": "prusa-slicer", "cura": "cura-engine"}[backend]
+    if not any(shutil.which(b) for b in (backends.PRUSA_BINS if backend == "prusa" else backends.CURA_BINS)):
+        pytest.skip(f"{backend} binary not installed (Debian package {pkg})")
+    mesh = small_object()
+    cfg = SliceConfig()
+    tp = parse_gcode(slice_mesh(mesh, slicer=backend, config=cfg))
+    ours = parse_gcode(slice_mesh(mesh, config=cfg))
+    assert abs(tp.n_layers - ours.n_layers) <= 1
+    assert np.abs(tp.bbox() - ours.bbox()).max() < 1.0
+    assert tp.filament_mm > 0.3 * ours.filament_mm
+
+
+def test_missing_backends_name_their_package(monkeypatch, tmp_path):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(SlicerError, match="apt-get install prusa-slicer"):
+        slice_mesh(box(), slicer="prusa")
+    with pytest.raises(SlicerError, match="apt-get install cura-engine"):
+        slice_mesh(box(), slicer="cura")
+    monkeypatch.setenv("C3PO_CURA_DEFS", str(tmp_path))
+    with pytest.raises(SlicerError, match="cura-defs.sh"):
+        backends.cura_definitions()
+    assert not backends.available("cura")

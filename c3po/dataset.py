@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import gzip
+import hashlib
 import json
 import math
 import os
@@ -53,7 +55,7 @@ PRESETS = {
     # the 61k study: 61,340 single-view images of 28x28 in 10 classes
     "61k": dict(proj_images=61_340, seq_frames=0, proj_size=28),
     # C3PO: 62,200 projections (before printing) + 671,677 camera frames (during printing)
-    "c3po": dict(proj_images=62_200, seq_frames=671_677, proj_size=64, cam_size=64),
+    "c3po": dict(proj_images=62_200, seq_frames=671_677, proj_size=64, cam_size=64, proj_partial=0.5),
 }
 
 
@@ -68,6 +70,11 @@ class DatasetConfig:
     shard_objects    : objects per shard (the unit of resuming and of parallel work)
     camera           : c3po.render.Camera fields shared by every sequence (azimuth and
                        elevation are drawn per sequence from ``cam_azimuth``/``cam_elevation``)
+    proj_partial     : fraction of the extra projection poses drawn from a partly printed
+                       object (the first 10-100% of its layers; ``layer`` in the manifest),
+                       so a model can judge a print while it grows
+    slice_cache      : folder of sliced G-code reused across builds ("" : none); a cached
+                       file is the exact output of the same slicing, so results do not change
     """
 
     preset: str = "61k"
@@ -88,6 +95,8 @@ class DatasetConfig:
     camera: dict = field(default_factory=dict)
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     shard_objects: int = 20
+    proj_partial: float = 0.0
+    slice_cache: str = ""
 
     @classmethod
     def from_preset(cls, preset: str, **overrides) -> DatasetConfig:
@@ -173,14 +182,29 @@ def _toolpath(cfg: DatasetConfig, unit: Unit, rng: np.random.Generator, times: d
 
         slicer = cfg.slicer if cfg.slicer != "mix" else SLICERS[int(rng.integers(len(SLICERS)))]
         p = random_pose(rng)
-        mesh = apply_pose(spec.mesh(), p)
-        gcode = slice_mesh(mesh, slicer=slicer)
         pose = f"{p.rest}:{p.angle:.1f}:{p.scale:.3f}"
+        cached = _cache_path(cfg, unit.object_id, pose, slicer)
+        if cached is not None and cached.exists():
+            gcode = cached
+        else:
+            gcode = slice_mesh(apply_pose(spec.mesh(), p), slicer=slicer)
+            if cached is not None:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_bytes(gzip.compress(gcode, 1))
+                os.replace(tmp, cached)
     t1 = time.perf_counter()
     tp = parse_gcode(gcode, name=unit.object_id)
     times["slice"] += t1 - t0
     times["parse"] += time.perf_counter() - t1
     return tp, slicer, pose
+
+
+def _cache_path(cfg: DatasetConfig, object_id: str, pose: str, slicer: str) -> Path | None:
+    if not cfg.slice_cache:
+        return None
+    key = hashlib.sha1(f"{cfg.seed}|{object_id}|{pose}|{slicer}".encode()).hexdigest()[:20]
+    return Path(cfg.slice_cache) / slicer / f"{key}.gcode.gz"
 
 
 def render_unit(cfg: DatasetConfig, unit: Unit, times: dict) -> tuple[np.ndarray, np.ndarray, list[list]]:
@@ -199,16 +223,22 @@ def render_unit(cfg: DatasetConfig, unit: Unit, times: dict) -> tuple[np.ndarray
     angles[0] = 0.0  # the sliced pose itself
     box = tp.bbox()
     centre = 0.5 * (box[0, :2] + box[1, :2]) if not np.isnan(box).any() else np.zeros(2)
+    partial = rng.uniform(size=n_poses) < cfg.proj_partial
+    partial[0] = False
+    upto = np.where(partial, np.ceil(rng.uniform(0.1, 1.0, n_poses) * tp.n_layers), tp.n_layers).astype(int)
     for k, a in enumerate(angles):
-        start, end = rotate_z(tp.start, tp.end, math.radians(a), centre)
-        if cfg.canonical and tp.extrude.any():
-            start, end = rotate_z(start, end, *canonical_angle(start[tp.extrude], end[tp.extrude]))
-        views = project_segments(start, end, tp.extrude, cfg.proj_size, line_width=width)
+        m = int(np.searchsorted(tp.layer, upto[k])) if partial[k] else len(tp)
+        start, end = rotate_z(tp.start[:m], tp.end[:m], math.radians(a), centre)
+        ext = tp.extrude[:m]
+        if cfg.canonical and ext.any():
+            start, end = rotate_z(start, end, *canonical_angle(start[ext], end[ext]))
+        views = project_segments(start, end, ext, cfg.proj_size, line_width=width)
         for v in range(3):
             j = 3 * k + v
             if j < unit.n_proj:
                 proj[j] = views[v]
-                rows.append([unit.proj_id0 + j, "proj", *base, f"{pose}+rz{a:.1f}", slicer, VIEWS[v], "", tp.n_layers])
+                rows.append([unit.proj_id0 + j, "proj", *base, f"{pose}+rz{a:.1f}", slicer, VIEWS[v],
+                             int(upto[k]) if partial[k] else "", tp.n_layers])
     seq = np.zeros((unit.n_seq, cfg.cam_size, cfg.cam_size), np.uint8)
     j = 0
     while j < unit.n_seq and tp.n_layers:
@@ -272,7 +302,8 @@ def build(cfg: DatasetConfig, out: str | os.PathLike, workers: int = 1, progress
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     conf = out / "config.json"
-    if conf.exists() and json.loads(conf.read_text()) != cfg.to_json():
+    same = lambda a: {k: v for k, v in a.items() if k != "slice_cache"}  # noqa: E731 - the cache changes no result
+    if conf.exists() and same(json.loads(conf.read_text())) != same(cfg.to_json()):
         raise DatasetError(f"{out}: holds a build with other settings (config.json differs); "
                            f"use another --out or delete the folder")
     conf.write_text(json.dumps(cfg.to_json(), indent=2) + "\n")

@@ -108,9 +108,10 @@ class Detector:
     # ---- classification ---------------------------------------------------------------
 
     def images(self, tp: Toolpath) -> np.ndarray:
-        """(3, S, S) uint8 projections rendered as the model was trained."""
+        """(V, S, S) uint8 projections rendered as the model was trained (V: its views)."""
         r = self.render
-        return render.project(tp, r["size"], margin=r.get("margin", 0.1), canonical=r.get("canonical", False))
+        views = render.project(tp, r["size"], margin=r.get("margin", 0.1), canonical=r.get("canonical", False))
+        return views[[render.VIEWS.index(v) for v in r.get("views", render.VIEWS)]]
 
     def classify(self, tp: Toolpath) -> tuple[np.ndarray, list[dict]]:
         """Class probabilities (K,) of the plate's most weapon-like object, and all objects."""
@@ -255,7 +256,7 @@ def _select(tp: Toolpath, idx: np.ndarray) -> Toolpath:
 def load_toolpath(source, name: str) -> Toolpath:
     """G-code (path, bytes, .gz) or a mesh file sliced with the built-in slicer."""
     if isinstance(source, (str, Path)) and Path(source).suffix.lower() in MESH_SUFFIXES:
-        from c3po.slicer import load_mesh, slice_mesh
+        from c3po.slicer import slice_mesh
 
-        return parse_gcode(slice_mesh(load_mesh(source)), name=name)
+        return parse_gcode(slice_mesh(source), name=name)
     return parse_gcode(source, name=name)

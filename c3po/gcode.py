@@ -27,6 +27,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import zlib
 from pathlib import Path
 from typing import BinaryIO, Iterable
 
@@ -211,7 +212,7 @@ def parse_gcode(
         while True:
             try:
                 chunk = raw.read(CHUNK)
-            except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
                 raise GcodeError(f"{name}: cannot read the file ({exc}); is it a complete .gcode or .gcode.gz?") from exc
             if not chunk:
                 break

@@ -264,7 +264,7 @@ def run(cfg: TrainConfig, frames: int = 12) -> dict:
     input_spec = {"type": "camera" if cfg.model == "sequence" else "projections", "size": size,
                   "margin": 0.1, "canonical": bool(conf.get("canonical", False)), "frames": frames,
                   "views": ["top"] if cfg.model == "lenet5" else ["top", "front", "side"]}
-    entry = add_model(out / "bundle", cfg.model, model, input_spec)
+    entry = add_model(out / "bundle", "camera" if cfg.model == "sequence" else "projection", model, input_spec)
     xt, yt, rows_t = model_arrays(cfg.model, cfg.data, "test", frames)
     net = Network(entry["layers"], load_safetensors(out / "bundle" / entry["weights"]), entry["head"])
     probs = np.concatenate([net(xt[i : i + 256].astype(np.float32) / 255) for i in range(0, len(xt), 256)]) \
@@ -273,7 +273,8 @@ def run(cfg: TrainConfig, frames: int = 12) -> dict:
     m = metrics(probs, yt, names, WEAPON_CLASSES, 0.5, attrs)
     m.update(train_seconds=round(seconds, 1), model=cfg.model, params=entry["params"], data=str(cfg.data))
     entry["metrics"] = {k: m[k] for k in ("n", "accuracy", "weapon_recall", "false_positive_rate", "roc_auc")}
-    write_bundle(out / "bundle", names, {cfg.model: entry}, threshold=0.5)
+    role = "camera" if cfg.model == "sequence" else "projection"  # what the detector looks for
+    write_bundle(out / "bundle", names, {role: entry}, threshold=0.5)
     write_report(out / "test", m, names, weapon_scores(probs, names, WEAPON_CLASSES),
                  np.isin(np.asarray(names)[yt], WEAPON_CLASSES), title=f"{cfg.model} test")
     return m

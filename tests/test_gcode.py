@@ -353,6 +353,10 @@ def test_error_names_the_file(tmp_path):
     (tmp_path / "trunc.gcode.gz").write_bytes(gzip.compress(b"G1 X1\n" * 1000)[:-20])
     with pytest.raises(GcodeError, match="cannot read"):
         parse_gcode(tmp_path / "trunc.gcode.gz")
+    corrupt = bytearray(gzip.compress(b"G1 X1\n" * 10000))
+    corrupt[60:80] = b"x" * 20
+    with pytest.raises(GcodeError, match="cannot read"):
+        parse_gcode(bytes(corrupt))
 
 
 class _Endless(io.RawIOBase):

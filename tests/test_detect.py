@@ -1,0 +1,126 @@
+"""The detector with the shipped model: whole files, streaming, plates, the scan CLI."""
+
+import gzip
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from c3po.detect import DEFAULT_BUNDLE, Detector
+from c3po.errors import ModelError
+from tests.conftest import ROOT
+
+SAMPLES = ROOT / "data" / "samples"
+PISTOL, MUG = SAMPLES / "pistol.gcode.gz", SAMPLES / "mug.gcode.gz"
+
+
+@pytest.fixture(scope="module")
+def det():
+    if not (DEFAULT_BUNDLE / "bundle.json").exists():
+        pytest.fail(f"no shipped model under {DEFAULT_BUNDLE}: the default bundle is part of the repository")
+    return Detector.from_bundle()
+
+
+def test_shipped_model_flags_pistol_and_clears_mug(det):
+    gun, mug = det.scan(PISTOL), det.scan(MUG)
+    assert gun.verdict == "weapon" and gun.label == "pistol" and gun.score >= det.threshold
+    assert 1 <= gun.flag_layer <= gun.layers and gun.flag_fraction == gun.flag_layer / gun.layers
+    assert mug.verdict == "clear" and mug.label == "mug" and mug.score < det.threshold
+    assert mug.flag_layer is None and mug.flag_fraction is None
+    assert set(gun.probs) == set(det.classes) and sum(gun.probs.values()) == pytest.approx(1, abs=1e-3)
+    assert gun.curve and gun.curve[-1]["flagged"] and not any(c["flagged"] for c in mug.curve)
+
+
+@pytest.mark.parametrize("path", [PISTOL, MUG], ids=["pistol", "mug"])
+def test_streaming_matches_scan_whatever_the_chunks(det, path):
+    text = gzip.decompress(path.read_bytes())
+    whole = det.scan(path)
+    rng = np.random.default_rng(1)
+    results = []
+    for chunking in ("lines", "random"):
+        sd = det.stream(path.name)
+        if chunking == "lines":
+            for line in text.splitlines(keepends=True):
+                sd.feed(line)
+                if sd.flagged:
+                    break
+        else:
+            pos = 0
+            while pos < len(text) and not sd.flagged:
+                step = int(rng.integers(1, 50_000))
+                sd.feed(text[pos : pos + step])
+                pos += step
+        if not sd.flagged:
+            sd.close()
+        results.append((sd.flag_layer, [(lk.layer, lk.score) for lk in sd.looks]))
+    assert results[0] == results[1]
+    assert results[0][0] == whole.flag_layer
+    assert [lk[0] for lk in results[0][1]] == [c["layer"] for c in whole.curve]
+
+
+def test_gun_among_other_objects_on_a_plate_is_flagged(det, tmp_path):
+    from c3po.shapes.pose import plate
+    from c3po.shapes.registry import create_shape
+    from c3po.shapes.source import object_seed
+    from c3po.slicer import slice_mesh
+
+    rng = np.random.default_rng(5)
+    meshes = [create_shape(n, object_seed(n, 1, seed=4242)) for n in ("mug", "pistol", "gear")]
+    plated = plate([m.apply_scale(0.5) for m in meshes], rng)
+    v = det.scan(slice_mesh(plated), name="plate.gcode")
+    assert len(v.objects) == 3
+    assert v.verdict == "weapon"
+    assert max(v.objects, key=lambda o: o["score"])["label"] in ("pistol", "revolver", "rifle")
+
+
+def test_missing_and_broken_bundles_are_model_errors(tmp_path):
+    with pytest.raises(ModelError, match="no bundle.json"):
+        Detector.from_bundle(tmp_path)
+    (tmp_path / "bundle.json").write_text(json.dumps({"models": {"projection": {"layers": [], "weights": "x"}}}))
+    with pytest.raises(ModelError):
+        Detector.from_bundle(tmp_path)
+
+
+def _scan(*args):
+    return subprocess.run([sys.executable, "-m", "c3po", "scan", *map(str, args)],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+
+
+def test_scan_cli_json_contract_and_exit_codes(tmp_path):
+    junk = tmp_path / "junk.gcode"
+    junk.write_bytes(b"G1 X1\n\x00\x00")
+    r = _scan(MUG, "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert list(out) == ["file", "verdict", "label", "score", "layers", "flag_layer", "flag_fraction", "ms"]
+    assert out["verdict"] == "clear" and out["flag_layer"] is None
+    r = _scan(MUG, PISTOL, "--json")
+    assert r.returncode == 1
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["verdict"] for x in lines] == ["clear", "weapon"]
+    r = _scan(PISTOL, junk, tmp_path / "missing.gcode", MUG, "--json")
+    assert r.returncode == 2
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [sorted(x) == ["error", "file"] for x in lines] == [False, True, True, False]
+    assert "line 2" in lines[1]["error"] and "no such file" in lines[2]["error"]
+    assert lines[3]["verdict"] == "clear"
+    r = _scan(PISTOL)
+    assert r.returncode == 1 and "weapon" in r.stdout and "pistol" in r.stdout
+
+
+def test_scan_cli_threshold_and_mesh_input(tmp_path):
+    from c3po.shapes.pose import Pose, apply_pose
+    from c3po.shapes.registry import create_shape
+    from c3po.shapes.source import object_seed
+
+    stl = tmp_path / "mug.stl"
+    apply_pose(create_shape("mug", object_seed("mug", 2, seed=4242)), Pose()).export(stl)
+    r = _scan(stl, "--json")
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert json.loads(r.stdout)["verdict"] == "clear"
+    r = _scan(MUG, "--json", "--threshold", "0")
+    assert r.returncode == 1  # everything is a weapon at threshold 0
+    r = _scan(MUG, "--threshold", "2")
+    assert r.returncode == 2 and "threshold" in r.stderr

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-8)
 APT_PACKAGES := prusa-slicer cura-engine openscad chromium
 
-.PHONY: demo test bench venv system-deps clean
+.PHONY: demo test bench model venv system-deps clean
 
 venv: $(STAMP)
 
@@ -34,8 +34,16 @@ system-deps:
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP) system-deps
 	$(BIN)/python bench/parse.py
+	$(BIN)/python bench/render.py
+	$(BIN)/python bench/slice.py
+	$(BIN)/python bench/detect.py
+	$(BIN)/python bench/accuracy.py
+
+# Rebuild the shipped model: datasets -> three trained CNNs -> models/default (about an hour)
+model: $(STAMP) system-deps
+	$(BIN)/python models/make_default.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

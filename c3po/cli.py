@@ -68,21 +68,15 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The main job on shipped defaults: summarise the sample G-code."""
-    from c3po.gcode import parse_gcode
-
+    """The main job on shipped defaults: scan the sample prints with the shipped model."""
     samples = sorted(SAMPLES.glob("*.gcode*"))
     if not samples:
         raise C3POError(f"no sample G-code under {SAMPLES}; reinstall c3po from its repository")
-    print(f"{'file':28s} {'lines':>9s} {'moves':>9s} {'layers':>6s} {'size mm':>20s} {'filament mm':>12s} {'ms':>7s}")
-    for path in samples:
-        t0 = time.perf_counter()
-        s = parse_gcode(path).summary()
-        ms = (time.perf_counter() - t0) * 1e3
-        (lo, hi) = s["bbox"]
-        size = " x ".join(f"{b - a:.1f}" for a, b in zip(lo, hi))
-        print(f"{path.name:28s} {s['lines']:9,d} {s['moves']:9,d} {s['layers']:6d} {size:>20s} {s['filament_mm']:12,.1f} {ms:7.1f}")
-    return 0
+    args.files, args.json, args.model, args.threshold = [str(p) for p in samples], False, None, None
+    status = cmd_scan(args)
+    print("\nweapon prints are flagged at the layer where a live print would be stopped (flag at).")
+    print("Try the web app:  .venv/bin/streamlit run app/streamlit_app.py")
+    return 0 if status in (0, 1) else status
 
 
 def cmd_render(args: argparse.Namespace) -> int:

@@ -1,0 +1,86 @@
+"""Accuracy of the shipped models on data they never saw.
+
+    python bench/accuracy.py [--per-class 6]
+
+* lenet5 on the object-disjoint test split of the 61k preset (target >= 99.5%);
+* the detector (models/default) on held-out G-code (bench/suite.py): unseen objects in
+  random poses, sliced by the built-in slicer, PrusaSlicer and CuraEngine — 10-class
+  accuracy, weapon recall (target >= 99%) and false-positive rate (target <= 1%) per
+  slicer, confusion matrices and ROC curves as PNGs;
+* out of distribution: PrusaSlicer's sample shapes and OpenSCAD's examples, sliced by the
+  built-in slicer and PrusaSlicer: share flagged (target <= 1%);
+* training time of each shipped model (target <= 20 min each).
+
+Writes bench/results/accuracy.json and bench/results/accuracy_*.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--per-class", type=int, default=6)
+    ap.add_argument("--model", default=None)
+    args = ap.parse_args()
+    import suite
+
+    from c3po.detect import DEFAULT_BUNDLE
+    from c3po.evaluate import metrics, plot_confusion, plot_roc
+
+    bundle_dir = Path(args.model) if args.model else DEFAULT_BUNDLE
+    bundle = json.loads((bundle_dir / "bundle.json").read_text())
+    classes, weapons = bundle["classes"], bundle["weapon_classes"]
+    result = {"models": {role: m["metrics"] for role, m in bundle["models"].items()}}
+
+    scans = suite.scan_all(suite.unseen(args.per_class), args.model)
+    by_slicer, curves = {}, {}
+    for slicer in sorted({s["slicer"] for s in scans}):
+        rows = [s for s in scans if s["slicer"] == slicer]
+        y = np.array([classes.index(s["label"]) for s in rows])
+        pred = np.array([classes.index(s["pred"]) for s in rows])
+        onehot = np.eye(len(classes))[pred]
+        m = metrics(onehot, y, classes, weapons)
+        flagged = np.array([s["verdict"] == "weapon" for s in rows])
+        positive = np.isin(np.array([s["label"] for s in rows]), weapons)
+        score = np.array([s["score"] for s in rows])
+        by_slicer[slicer] = {
+            "n": len(rows), "accuracy_10_class": m["accuracy"], "per_class_accuracy": m["per_class_accuracy"],
+            "weapon_recall": float(flagged[positive].mean()), "false_positive_rate": float(flagged[~positive].mean()),
+        }
+        plot_confusion(np.array(m["confusion"]), classes, RESULTS / f"accuracy_confusion_{slicer}.png",
+                       f"detector on unseen objects, sliced by {slicer}")
+        curves[slicer] = (score, positive)
+    plot_roc(curves, RESULTS / "accuracy_roc.png", "detector on unseen objects, by slicer")
+    result["unseen_objects"] = by_slicer
+
+    ood = suite.scan_all(suite.out_of_distribution(), args.model)
+    result["out_of_distribution"] = {
+        "n": len(ood), "flagged": sum(s["verdict"] == "weapon" for s in ood),
+        "flagged_share": sum(s["verdict"] == "weapon" for s in ood) / max(len(ood), 1),
+        "flagged_files": [f"{s['name']} ({s['slicer']}, {s['pred']}, {s['score']:.2f})" for s in ood if s["verdict"] == "weapon"],
+    }
+    result["targets"] = {"lenet5_61k_accuracy": 0.995, "weapon_recall": 0.99, "fpr": 0.01, "ood_flagged": 0.01,
+                         "train_minutes": 20}
+    out = RESULTS / "accuracy.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    for role, m in result["models"].items():
+        print(f"{role:10s} test accuracy {m.get('accuracy')}, trained in {m.get('train_seconds')} s")
+    for slicer, m in by_slicer.items():
+        print(f"detector [{slicer:7s}] n={m['n']}: 10-class {m['accuracy_10_class']:.3f}, weapon recall "
+              f"{m['weapon_recall']:.3f}, false positives {m['false_positive_rate']:.3f}")
+    o = result["out_of_distribution"]
+    print(f"out of distribution: {o['flagged']}/{o['n']} flagged ({o['flagged_share']:.1%}) {o['flagged_files']}")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Detector speed and earliness.
+
+    python bench/detect.py [--per-class 6]
+
+* whole-file scan of lshape_tall_1m_prusa (1.44M lines) with the stage split: parse,
+  classify the finished print, replay the streaming policy (target <= 1 s, one core);
+* streaming cost per G-code line fed line by line (median over chunks of 1,000 lines;
+  target <= 20 us), against the parser alone in the same run;
+* earliness on held-out weapon prints (bench/suite.py: unseen objects, all poses, three
+  slicers): median flag_fraction (target <= 0.25), every weapon flagged before the end,
+  clear prints falsely flagged (target <= 1%).
+
+Writes bench/results/detect.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+TALL = ROOT.parent / "shared" / "gcode" / "lshape_tall_1m_prusa.gcode.gz"
+
+
+def stages(det, path: Path) -> dict:
+    from c3po.gcode import parse_gcode
+
+    t0 = time.perf_counter()
+    tp = parse_gcode(path)
+    t1 = time.perf_counter()
+    det.classify(tp)
+    t2 = time.perf_counter()
+    looks = det.replay(tp)
+    t3 = time.perf_counter()
+    v = det.scan(path)
+    t4 = time.perf_counter()
+    return {"lines": tp.lines, "layers": tp.n_layers, "looks": len(looks), "parse_s": round(t1 - t0, 3),
+            "classify_s": round(t2 - t1, 3), "stream_replay_s": round(t3 - t2, 3), "scan_total_s": round(t4 - t3, 3),
+            "verdict": v.verdict}
+
+
+def stream_cost(det, path: Path, n_lines: int = 200_000) -> dict:
+    from c3po.gcode import StreamParser
+
+    lines = gzip.decompress(path.read_bytes()).splitlines(keepends=True)[:n_lines]
+    per = {}
+    for name, make in (("stream_detector", lambda: det.stream()), ("parser_only", lambda: StreamParser())):
+        s = make()
+        chunk_us = []
+        for i in range(0, len(lines), 1000):
+            t = time.perf_counter()
+            for ln in lines[i : i + 1000]:
+                s.feed(ln)
+            chunk_us.append((time.perf_counter() - t) / len(lines[i : i + 1000]) * 1e6)
+        per[name] = {"median_us_per_line": round(float(np.median(chunk_us)), 3),
+                     "p99_us_per_line": round(float(np.percentile(chunk_us, 99)), 3),
+                     "mean_us_per_line": round(float(np.mean(chunk_us)), 3)}
+    return per
+
+
+def earliness(scans: list[dict]) -> dict:
+    from c3po.shapes.registry import WEAPON_CLASSES
+
+    out = {}
+    for slicer in sorted({s["slicer"] for s in scans}) + ["all"]:
+        rows = [s for s in scans if slicer in ("all", s["slicer"])]
+        guns = [s for s in rows if s["label"] in WEAPON_CLASSES]
+        clear = [s for s in rows if s["label"] not in WEAPON_CLASSES]
+        ff = [s["flag_fraction"] for s in guns if s["flag_fraction"] is not None]
+        out[slicer] = {
+            "weapons": len(guns), "clear": len(clear),
+            "weapons_flagged": sum(s["verdict"] == "weapon" for s in guns),
+            "median_flag_fraction": round(float(np.median(ff)), 4) if ff else None,
+            "clear_falsely_flagged": round(sum(s["verdict"] == "weapon" for s in clear) / max(len(clear), 1), 4),
+        }
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--per-class", type=int, default=6)
+    ap.add_argument("--model", default=None)
+    args = ap.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from c3po.detect import Detector
+
+    det = Detector.from_bundle(args.model)
+    stages(det, TALL)  # warm up (numba caches, page cache)
+    speed = stages(det, TALL)
+    cost = stream_cost(det, TALL)
+    import suite
+
+    scans = suite.scan_all(suite.unseen(args.per_class), args.model)
+    early = earliness(scans)
+    result = {"whole_file_scan": speed, "streaming": cost, "earliness": early,
+              "targets": {"scan_s": 1.0, "stream_us_per_line": 20, "median_flag_fraction": 0.25, "fpr": 0.01}}
+    out = ROOT / "bench" / "results" / "detect.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"scan {TALL.name}: {speed['scan_total_s']} s total (parse {speed['parse_s']} s, classify "
+          f"{speed['classify_s']} s, streaming replay {speed['stream_replay_s']} s over {speed['looks']} looks); target 1 s")
+    sd, po = cost["stream_detector"], cost["parser_only"]
+    print(f"streaming: {sd['median_us_per_line']} us/line median (parser alone {po['median_us_per_line']}); target 20")
+    for k, v in early.items():
+        print(f"earliness [{k}]: {v['weapons_flagged']}/{v['weapons']} weapons flagged, median flag_fraction "
+              f"{v['median_flag_fraction']}, clear falsely flagged {v['clear_falsely_flagged']:.1%} of {v['clear']}")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Recipe for models/default: build the datasets, train the three models, assemble the bundle.
+
+    python models/make_default.py [--c3po-scale 0.3] [--skip-build]
+
+1. ``61k`` preset (61,340 images, 28x28)       -> lenet5     (the 61k study's setting)
+2. ``c3po`` preset at ``--c3po-scale``         -> multiview  (projections, also of partly
+   (projections incl. partial prints + frames)    printed objects) and sequence (frames)
+3. models/default/: ``projection`` = multiview (what the detector runs), ``camera`` =
+   sequence, ``lenet5`` = lenet5; bundle.json carries classes, render settings,
+   threshold, streaming policy and the test metrics of each model.
+
+Every run folder (models/runs/NAME) keeps its config, checkpoint, curves and test report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "data" / "build"
+RUNS = ROOT / "models" / "runs"
+OUT = ROOT / "models" / "default"
+STREAM = {"step_mm": 1.0, "step_frac": 0.1, "ema": 0.5, "hold": 2, "min_height_mm": 1.0}
+
+
+def sh(*args: str) -> None:
+    print("+", " ".join(args), flush=True)
+    subprocess.run([sys.executable, "-m", "c3po", *args], check=True, cwd=ROOT)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--c3po-scale", type=float, default=0.3)
+    ap.add_argument("--skip-build", action="store_true", help="datasets are already built")
+    ap.add_argument("--skip-train", action="store_true", help="runs are already trained")
+    ap.add_argument("--epochs", type=int, default=12)
+    args = ap.parse_args()
+    cache = str(BUILD / "slice-cache")
+    if not args.skip_build:
+        sh("dataset", "build", "--preset", "61k", "--out", str(BUILD / "61k"), "--slice-cache", cache)
+        sh("dataset", "build", "--preset", "c3po", "--scale", str(args.c3po_scale), "--out", str(BUILD / "c3po"),
+           "--slice-cache", cache)
+    if not args.skip_train:
+        sh("train", "--model", "lenet5", "--data", str(BUILD / "61k"), "--out", str(RUNS / "lenet5"),
+           "--epochs", str(args.epochs))
+        sh("train", "--model", "multiview", "--data", str(BUILD / "c3po"), "--out", str(RUNS / "multiview"),
+           "--epochs", str(args.epochs))
+        sh("train", "--model", "sequence", "--data", str(BUILD / "c3po"), "--out", str(RUNS / "sequence"),
+           "--epochs", str(max(4, args.epochs // 2)), "--batch-size", "32")
+    assemble()
+
+
+def assemble() -> None:
+    """models/default from the three run folders."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    models, classes = {}, None
+    for role, run in (("projection", "multiview"), ("camera", "sequence"), ("lenet5", "lenet5")):
+        meta = json.loads((RUNS / run / "bundle" / "bundle.json").read_text())
+        entry = next(iter(meta["models"].values()))
+        classes = classes or meta["classes"]
+        if meta["classes"] != classes:
+            raise SystemExit(f"{run}: classes differ from the other models")
+        shutil.copy(RUNS / run / "bundle" / entry["weights"], OUT / f"{role}.safetensors")
+        entry["weights"] = f"{role}.safetensors"
+        entry["metrics"] = json.loads((RUNS / run / "test" / "metrics.json").read_text())
+        entry["metrics"].pop("confusion", None)
+        models[role] = entry
+    from c3po.export import write_bundle
+
+    write_bundle(OUT, classes, models, threshold=0.5, stream=STREAM,
+                 metrics={role: {k: m["metrics"].get(k) for k in ("n", "accuracy", "weapon_recall",
+                                                                   "false_positive_rate", "roc_auc", "train_seconds")}
+                          for role, m in models.items()})
+    print(f"wrote {OUT}/bundle.json")
+
+
+if __name__ == "__main__":
+    main()

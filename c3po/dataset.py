@@ -53,7 +53,7 @@ SLICERS = ("builtin", "prusa", "cura")
 #: preset name -> DatasetConfig fields
 PRESETS = {
     # the 61k study: 61,340 single-view images of 28x28 in 10 classes
-    "61k": dict(proj_images=61_340, seq_frames=0, proj_size=28),
+    "61k": dict(proj_images=61_340, seq_frames=0, proj_size=28, views="best"),
     # C3PO: 62,200 projections (before printing) + 671,677 camera frames (during printing)
     "c3po": dict(proj_images=62_200, seq_frames=671_677, proj_size=64, cam_size=64, proj_partial=0.5),
 }
@@ -73,6 +73,10 @@ class DatasetConfig:
     proj_partial     : fraction of the extra projection poses drawn from a partly printed
                        object (the first 10-100% of its layers; ``layer`` in the manifest),
                        so a model can judge a print while it grows
+    views            : "all": each pose gives its top, front and side views as three images;
+                       "best": one image, the view where the object covers the largest box
+                       (its silhouette: the top view of a part lying flat, a side view of one
+                       on its edge)
     slice_cache      : folder of sliced G-code reused across builds ("" : none); a cached
                        file is the exact output of the same slicing, so results do not change
     """
@@ -96,6 +100,7 @@ class DatasetConfig:
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     shard_objects: int = 20
     proj_partial: float = 0.0
+    views: str = "all"
     slice_cache: str = ""
 
     @classmethod
@@ -207,6 +212,14 @@ def _cache_path(cfg: DatasetConfig, object_id: str, pose: str, slicer: str) -> P
     return Path(cfg.slice_cache) / slicer / f"{key}.gcode.gz"
 
 
+def _silhouette_view(start: np.ndarray, end: np.ndarray) -> int:
+    """Index (top 0, front 1, side 2) of the view where the object covers the largest box."""
+    if len(start) == 0:
+        return 0
+    ext = np.maximum(start.max(0), end.max(0)) - np.minimum(start.min(0), end.min(0))
+    return int(np.argmax([ext[0] * ext[1], ext[0] * ext[2], ext[1] * ext[2]]))
+
+
 def render_unit(cfg: DatasetConfig, unit: Unit, times: dict) -> tuple[np.ndarray, np.ndarray, list[list]]:
     """The projections (n_proj, S, S) and frames (n_seq, C, C) of one object, and their rows."""
     from c3po.render import VIEWS, Camera, camera_frames, canonical_angle, extrusion_width, project_segments, rotate_z
@@ -218,7 +231,8 @@ def render_unit(cfg: DatasetConfig, unit: Unit, times: dict) -> tuple[np.ndarray
     base = [unit.label, unit.name, unit.object_id]
     proj = np.zeros((unit.n_proj, cfg.proj_size, cfg.proj_size), np.uint8)
     width = extrusion_width(tp)
-    n_poses = math.ceil(unit.n_proj / 3)
+    per_pose = 1 if cfg.views == "best" else 3
+    n_poses = math.ceil(unit.n_proj / per_pose)
     angles = (rng.uniform(0, 360) + 360 * np.arange(n_poses) / max(n_poses, 1)) % 360
     angles[0] = 0.0  # the sliced pose itself
     box = tp.bbox()
@@ -233,8 +247,9 @@ def render_unit(cfg: DatasetConfig, unit: Unit, times: dict) -> tuple[np.ndarray
         if cfg.canonical and ext.any():
             start, end = rotate_z(start, end, *canonical_angle(start[ext], end[ext]))
         views = project_segments(start, end, ext, cfg.proj_size, line_width=width)
-        for v in range(3):
-            j = 3 * k + v
+        chosen = range(3) if per_pose == 3 else [_silhouette_view(start[ext], end[ext])]
+        for i, v in enumerate(chosen):
+            j = per_pose * k + i
             if j < unit.n_proj:
                 proj[j] = views[v]
                 rows.append([unit.proj_id0 + j, "proj", *base, f"{pose}+rz{a:.1f}", slicer, VIEWS[v],

@@ -34,6 +34,7 @@ from c3po.toolpath import Toolpath
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "models" / "default"
 MESH_SUFFIXES = (".stl", ".obj", ".ply", ".3mf", ".off", ".glb")
+MAX_LAYERS_PER_PX = 3  # projections draw at most 3 layers per pixel of image height (see render.project)
 DEFAULT_POLICY = {"step_mm": 1.0, "step_frac": 0.1, "ema": 0.5, "hold": 2, "min_height_mm": 1.0}
 
 
@@ -110,7 +111,8 @@ class Detector:
     def images(self, tp: Toolpath) -> np.ndarray:
         """(V, S, S) uint8 projections rendered as the model was trained (V: its views)."""
         r = self.render
-        views = render.project(tp, r["size"], margin=r.get("margin", 0.1), canonical=r.get("canonical", False))
+        views = render.project(tp, r["size"], margin=r.get("margin", 0.1), canonical=r.get("canonical", False),
+                               max_layers=MAX_LAYERS_PER_PX * r["size"])
         return views[[render.VIEWS.index(v) for v in r.get("views", render.VIEWS)]]
 
     def classify(self, tp: Toolpath) -> tuple[np.ndarray, list[dict]]:

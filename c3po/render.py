@@ -107,6 +107,7 @@ def project(
     margin: float = 0.1,
     line_width: float | None = None,
     canonical: bool = False,
+    max_layers: int | None = None,
 ) -> np.ndarray:
     """Top (XY), front (XZ) and side (YZ) views of the extruding moves.
 
@@ -115,6 +116,9 @@ def project(
     line_width : extrusion width, mm; None estimates it (:func:`extrusion_width`)
     canonical  : rotate about Z first so the footprint's principal axis lies along +x
                  (see :func:`canonical_angle`); off by default
+    max_layers : draw only every k-th layer (the last one included) so that at most this
+                 many are drawn; the tone mapping normalises ink, so a tall print looks
+                 the same at a fraction of the cost (None: every layer)
     returns    : (3, size, size) uint8, views in :data:`VIEWS` order, y (or z) upwards
     """
     start, end = tp.start, tp.end
@@ -122,7 +126,11 @@ def project(
         start, end = rotate_z(start, end, *canonical_angle(*extruding(tp)))
     lo, hi, e_sum, l_sum = _raster.extrude_stats(start, end, tp.e, tp.extrude)
     width = _width(e_sum, l_sum, tp.layer_z) if line_width is None else float(line_width)
-    return _project(start, end, tp.extrude, lo, hi, size, margin, width)
+    drawn = tp.extrude
+    if max_layers and tp.n_layers > max_layers:
+        k = -(-tp.n_layers // max_layers)
+        drawn = drawn & ((tp.n_layers - 1 - tp.layer) % k == 0)
+    return _project(start, end, drawn, lo, hi, size, margin, width)
 
 
 def project_segments(

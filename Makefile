@@ -40,10 +40,11 @@ bench: $(STAMP) system-deps
 	$(BIN)/python bench/slice.py
 	$(BIN)/python bench/detect.py
 	$(BIN)/python bench/accuracy.py
+	$(BIN)/python bench/plugin.py
 
 # Rebuild the shipped model: datasets -> three trained CNNs -> models/default (about an hour)
 model: $(STAMP) system-deps
 	$(BIN)/python models/make_default.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-octoprint build *.egg-info .pytest_cache

@@ -117,11 +117,11 @@ def _builtin(mesh, cfg: SliceConfig, name: str) -> bytes:
     if shapely.is_empty(regions).all():
         raise MeshError(f"{name}: no closed cross-section at any layer; the mesh is not a solid "
                         f"(repair it, e.g. in PrusaSlicer or Meshmixer)")
-    walls = [shapely.buffer(regions, -(w / 2 + k * w), join_style="mitre", mitre_limit=2.0) for k in range(P)]
+    walls = [_valid(shapely.buffer(regions, -(w / 2 + k * w), join_style="mitre", mitre_limit=2.0)) for k in range(P)]
     # Features thinner than one line (a sight, a rim's tip) get one wall along their outline.
     thin = shapely.is_empty(walls[0]) & ~shapely.is_empty(regions)
     walls[0][thin] = regions[thin]
-    inner = shapely.buffer(regions, -(P * w - 0.15 * w), join_style="mitre", mitre_limit=2.0)
+    inner = _valid(shapely.buffer(regions, -(P * w - 0.15 * w), join_style="mitre", mitre_limit=2.0))
     # Solid where the part is not covered within solid_layers above and below.
     S = cfg.solid_layers
     cover = regions.copy()
@@ -130,7 +130,7 @@ def _builtin(mesh, cfg: SliceConfig, name: str) -> bytes:
         up = np.r_[regions[d:], [empty] * min(d, len(regions))][: len(regions)]
         down = np.r_[[empty] * min(d, len(regions)), regions[:-d]][: len(regions)]
         cover = shapely.intersection(shapely.intersection(cover, up), down)
-    cover = shapely.buffer(cover, -w, join_style="mitre")  # shrink so skin overlaps a little
+    cover = _valid(shapely.buffer(cover, -w, join_style="mitre"))  # shrink so skin overlaps a little
     solid = shapely.difference(inner, cover)
     sparse = shapely.intersection(inner, cover)
     k = np.arange(len(z))
@@ -138,6 +138,32 @@ def _builtin(mesh, cfg: SliceConfig, name: str) -> bytes:
     fill = _hatch(sparse, w / max(cfg.infill_density, 1e-6), np.where(k % 2 == 0, cfg.infill_angle, -cfg.infill_angle)) \
         if cfg.infill_density > 0 else [np.zeros((0, 2, 2)) for _ in k]
     return _write(z, _plan(z, walls, skin, fill, regions, cfg), cfg)
+
+
+def _valid(geoms: np.ndarray) -> np.ndarray:
+    """``geoms`` with the invalid entries repaired to their polygonal part, in place.
+
+    GEOS can return self-intersecting polygons from an inward mitre buffer (two mitred
+    corners overshooting each other across a narrow neck); any later boolean on them
+    fails with a TopologyException. Valid entries are left untouched.
+    """
+    import shapely
+
+    bad = np.flatnonzero(~shapely.is_valid(geoms))
+    for i in bad.tolist():
+        geoms[i] = _polygonal(shapely.make_valid(geoms[i], method="structure", keep_collapsed=False))
+    return geoms
+
+
+def _polygonal(geom):
+    """The (Multi)Polygon part of ``geom`` (drops points and lines of a collection)."""
+    import shapely
+
+    if shapely.get_type_id(geom) in (3, 6):
+        return geom
+    parts = shapely.get_parts(geom)
+    parts = parts[np.isin(shapely.get_type_id(parts), (3, 6))]
+    return shapely.union_all(parts) if len(parts) else shapely.Polygon()
 
 
 TYPES = ("SKIRT", "WALL-INNER", "WALL-OUTER", "SKIN", "FILL")

@@ -152,3 +152,16 @@ def test_loaded_mesh_is_a_trimesh(tmp_path):
     from c3po.mesh import load_mesh
 
     assert isinstance(load_mesh(tmp_path / "g.ply"), trimesh.Trimesh)
+
+
+def test_extrude_survives_a_silhouette_that_snapping_splits():
+    from shapely.geometry import box
+
+    from c3po.shapes.geometry import extrude
+
+    # A neck 0.0004 mm wide vanishes on the 0.001 mm grid: one Polygon in, two pieces out.
+    p = box(0, 0, 10, 10).union(box(10, 5, 20, 5.0004)).union(box(20, 0, 30, 10))
+    assert p.geom_type == "Polygon"
+    m = extrude(p, 5.0)
+    assert m.is_watertight and m.volume == pytest.approx(1000.0, rel=1e-6)
+    assert m.bounds[:, 2] == pytest.approx([-2.5, 2.5])

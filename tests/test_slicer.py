@@ -132,6 +132,46 @@ def test_every_class_slices_and_round_trips(name):
     assert 0.1 * mesh.volume < laid < 1.3 * mesh.volume
 
 
+def dataset_object(label: str, index: int):
+    """The posed mesh the dataset builder slices for ``procedural/<label>/<index>`` (seed 0)."""
+    import zlib
+
+    from c3po.shapes.pose import random_pose
+    from c3po.shapes.source import object_seed
+
+    rng = np.random.default_rng([0, zlib.crc32(f"procedural/{label}/{index:05d}".encode())])
+    return apply_pose(create_shape(label, object_seed(label, index, seed=0)), random_pose(rng))
+
+
+# Objects that once failed to slice: an inward mitre buffer that GEOS returned
+# self-intersecting (TopologyException in the skin/infill booleans), a silhouette that
+# snapping split in two (MultiPolygon in extrude), loops that left gaps in ring indices.
+@pytest.mark.parametrize("label,index", [("hair_dryer", 8), ("rifle", 23), ("rifle", 24), ("rifle", 0), ("mug", 0)])
+def test_once_failing_objects_slice(label, index):
+    mesh = dataset_object(label, index)
+    cfg = SliceConfig()
+    tp = parse_gcode(slice_mesh(mesh, config=cfg), name=f"{label}/{index}")
+    z = layer_heights(float(mesh.bounds[1, 2] - mesh.bounds[0, 2]), cfg)
+    assert tp.n_layers == len(z)
+    lo, hi = mesh.bounds
+    ctr = (lo[:2] + hi[:2]) / 2
+    want = np.array([[*(lo[:2] - ctr + CENTRE), 0.2], [*(hi[:2] - ctr + CENTRE), z[-1]]])
+    got = tp.bbox()
+    assert got[:, :2] == pytest.approx(want[:, :2], abs=0.6)
+    assert got[:, 2] == pytest.approx(want[:, 2], abs=1e-3)
+
+
+def test_invalid_offsets_are_repaired():
+    from c3po.slicer import _valid
+
+    bowtie = shapely.Polygon([(0, 0), (10, 10), (10, 0), (0, 10)])
+    ok = shapely.box(0, 0, 1, 1)
+    fixed = _valid(np.array([ok, bowtie], dtype=object))
+    assert fixed[0] is ok and shapely.is_valid(fixed).all()
+    assert fixed[1].area == pytest.approx(50) and fixed[1].geom_type in ("Polygon", "MultiPolygon")
+    assert shapely.difference(fixed[1], ok).is_valid  # booleans work on the result
+
+
 def test_slice_config_is_checked():
     with pytest.raises(SlicerError, match="infill_density"):
         SliceConfig(infill_density=20)

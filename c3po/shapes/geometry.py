@@ -55,6 +55,9 @@ def extrude(shape, thickness: float, z0: float | None = None) -> trimesh.Trimesh
     shape = shape.buffer(0)
     parts = list(shape.geoms) if isinstance(shape, MultiPolygon) else [shape]
     parts = [shapely.set_precision(p, 1e-3) for p in parts if p.area > 1e-3]
+    # Snapping to the grid can pinch a thin neck and split a polygon in two (or leave a
+    # collection); extrude each polygonal piece on its own.
+    parts = [q for p in parts if not p.is_empty for q in ([p] if p.geom_type == "Polygon" else _polygons(p))]
     if not parts:
         raise MeshError("extrude: empty silhouette; this is a bug in the shape generator")
     z = -thickness / 2 if z0 is None else z0
@@ -62,6 +65,18 @@ def extrude(shape, thickness: float, z0: float | None = None) -> trimesh.Trimesh
     m = trimesh.util.concatenate(meshes) if len(meshes) > 1 else meshes[0]
     m.apply_translation([0, 0, z])
     return m
+
+
+def _polygons(geom) -> list[Polygon]:
+    """The non-degenerate Polygons in ``geom`` (a Multi-Polygon or GeometryCollection)."""
+    parts = shapely.get_parts(geom)
+    out = []
+    for p in parts:
+        if p.geom_type == "Polygon":
+            out.append(p)
+        elif p.geom_type in ("MultiPolygon", "GeometryCollection"):
+            out.extend(_polygons(p))
+    return [p for p in out if p.area > 1e-3]
 
 
 def cylinder(radius: float, length: float, center=(0, 0, 0), axis: str = "z", sections: int = 40) -> trimesh.Trimesh:

@@ -97,7 +97,8 @@ def cmd_dataset_build(args: argparse.Namespace) -> int:
     from c3po.dataset import DatasetConfig, build
 
     cfg = DatasetConfig.from_preset(args.preset, per_class=args.per_class, source=args.source, slicer=args.slicer,
-                                    seed=args.seed, scale=args.scale, slice_cache=args.slice_cache)
+                                    seed=args.seed, scale=args.scale, slice_cache=args.slice_cache,
+                                    classes=args.classes.split(",") if args.classes else None)
     t = build(cfg, args.out, workers=args.workers, progress=not args.quiet)
     split = " ".join(f"{k} {t[k]:.1f}s" for k in ("slice", "parse", "render", "write"))
     print(f"{args.out}: {t['proj']:,} projections, {t['seq']:,} camera frames, {len(t['classes'])} classes, "
@@ -215,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
     d.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
     d.add_argument("--scale", type=float, default=None, help="build this fraction of the preset (default: 1)")
+    d.add_argument("--classes", default=None,
+                   help="comma-separated classes (default: the ten default classes; add 'other' for generic parts)")
     d.add_argument("--slice-cache", default=None, help="folder of sliced G-code shared by builds (default: none)")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(func=cmd_dataset_build)

@@ -11,6 +11,7 @@ from c3po.shapes.registry import ShapeEntry, create_shape, is_weapon, list_shape
 from c3po.shapes import weapons  # noqa: E402,F401,I001
 from c3po.shapes import tools  # noqa: E402,F401
 from c3po.shapes import household  # noqa: E402,F401
+from c3po.shapes import generic  # noqa: E402,F401
 
 #: The default weapon classes (the detector's positive labels).
 WEAPON_CLASSES = tuple(list_shapes(weapon=True))

@@ -24,26 +24,32 @@ class ShapeEntry:
     fn: Callable
     weapon: bool
     family: str
+    default: bool = True  # one of the ten default classes (extras must be asked for)
 
 
 _REGISTRY: dict[str, ShapeEntry] = {}
 
 
-def register_shape(name: str, weapon: bool = False) -> Callable:
-    """Decorator adding a generator under ``name``; a duplicate name raises ValueError."""
+def register_shape(name: str, weapon: bool = False, default: bool = True) -> Callable:
+    """Decorator adding a generator under ``name``; a duplicate name raises ValueError.
+
+    ``default=False`` registers an extra class that :func:`list_shapes` only lists when
+    asked (``extra=True``), so the ten default classes stay the presets' classes.
+    """
 
     def deco(fn: Callable) -> Callable:
         if name in _REGISTRY:
             raise ValueError(f"shape {name!r} is already registered (by {_REGISTRY[name].fn.__module__})")
-        _REGISTRY[name] = ShapeEntry(name, fn, bool(weapon), fn.__module__.rsplit(".", 1)[-1])
+        _REGISTRY[name] = ShapeEntry(name, fn, bool(weapon), fn.__module__.rsplit(".", 1)[-1], default)
         return fn
 
     return deco
 
 
-def list_shapes(weapon: bool | None = None) -> list[str]:
-    """Registered class names in registration order; filter by ``weapon`` if given."""
-    return [n for n, e in _REGISTRY.items() if weapon is None or e.weapon == weapon]
+def list_shapes(weapon: bool | None = None, extra: bool = False) -> list[str]:
+    """Class names in registration order: the default classes (and extras if ``extra``);
+    filtered by ``weapon`` if given."""
+    return [n for n, e in _REGISTRY.items() if (weapon is None or e.weapon == weapon) and (e.default or extra)]
 
 
 def is_weapon(name: str) -> bool:

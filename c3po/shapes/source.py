@@ -76,7 +76,7 @@ def iter_objects(source: str | Path = "procedural", classes: list[str] | None = 
         from c3po.shapes.registry import list_shapes
 
         classes = classes or list_shapes()
-        known = set(list_shapes())
+        known = set(list_shapes(extra=True))
         if per_class is None:
             raise DatasetError("procedural source: give per_class (it is infinite)")
         for label in classes:

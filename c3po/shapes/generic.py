@@ -1,0 +1,97 @@
+"""Generic parts: the extra clear class ``other`` (not one of the ten defaults).
+
+Brackets, plates, blocks, tubes, knobs, nuts, boxes and random unions of them: what
+people print most. A detector trained only on the ten classes has never seen a plain
+L-bracket and may call its silhouette a pistol; these teach it that plain geometry is
+clear. Registered with ``default=False``: ask for it with ``classes=[..., "other"]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from c3po.shapes.geometry import Point, cylinder, difference, extrude, finish, poly, rbox, revolve, union
+from c3po.shapes.registry import register_shape
+
+
+def _letter(rng, w, h, t):
+    """An L, T, U, Z or plain bar outline, w x h mm with arms t mm wide."""
+    kind = rng.choice(["L", "T", "U", "Z", "bar", "plus"])
+    if kind == "L":
+        pts = [[0, 0], [w, 0], [w, t], [t, t], [t, h], [0, h]]
+    elif kind == "T":
+        pts = [[0, h - t], [w, h - t], [w, h], [0, h]]
+        return rbox(0, h - t, w, h).union(rbox(w / 2 - t / 2, 0, w / 2 + t / 2, h))
+    elif kind == "U":
+        pts = [[0, 0], [w, 0], [w, h], [w - t, h], [w - t, t], [t, t], [t, h], [0, h]]
+    elif kind == "Z":
+        return rbox(0, 0, w / 2 + t / 2, t).union(rbox(w / 2 - t / 2, 0, w / 2 + t / 2, h)).union(
+            rbox(w / 2 - t / 2, h - t, w, h))
+    elif kind == "plus":
+        return rbox(0, h / 2 - t / 2, w, h / 2 + t / 2).union(rbox(w / 2 - t / 2, 0, w / 2 + t / 2, h))
+    else:
+        pts = [[0, 0], [w, 0], [w, t], [0, t]]
+    return poly(pts)
+
+
+def _holes(shape, rng, n):
+    """Punch up to n round holes inside the outline (only where they fit)."""
+    minx, miny, maxx, maxy = shape.bounds
+    for _ in range(n):
+        r = rng.uniform(1.5, 6)
+        c = Point(rng.uniform(minx, maxx), rng.uniform(miny, maxy))
+        if shape.buffer(-r - 1.5).contains(c):
+            shape = shape.difference(c.buffer(r, 24))
+    return shape
+
+
+def _flat_part(rng):
+    w, h = rng.uniform(20, 180), rng.uniform(15, 150)
+    t = rng.uniform(6, max(7, min(w, h) / 2.2))
+    shape = _letter(rng, w, h, t)
+    if rng.random() < 0.5:
+        shape = shape.buffer(rng.uniform(0.5, 4)).buffer(-rng.uniform(0, 0.5))
+    shape = _holes(shape, rng, int(rng.integers(0, 6)))
+    return extrude(shape, rng.uniform(3, 40))
+
+
+def _block(rng):
+    x, y, z = rng.uniform(10, 160), rng.uniform(10, 120), rng.uniform(5, 80)
+    outline = rbox(-x / 2, -y / 2, x / 2, y / 2, rng.uniform(0, min(x, y) / 4))
+    if rng.random() < 0.4:  # an open box or tray
+        wall = rng.uniform(1.5, 5)
+        base = extrude(outline, z)
+        cut = extrude(outline.buffer(-wall), z, z0=rng.uniform(1.5, 5))
+        return difference(base, [cut])
+    return extrude(_holes(outline, rng, int(rng.integers(0, 4))), z)
+
+
+def _round(rng):
+    r, h = rng.uniform(5, 70), rng.uniform(3, 120)
+    kind = rng.choice(["tube", "cone", "knob", "disc"])
+    if kind == "tube":
+        outer = cylinder(r, h, center=(0, 0, h / 2), sections=int(rng.integers(24, 64)))
+        return difference(outer, [cylinder(r * rng.uniform(0.4, 0.85), h + 2, center=(0, 0, h / 2))])
+    if kind == "cone":
+        top = r * rng.uniform(0.1, 0.9)
+        return revolve([[0, 0], [r, 0], [top, h], [0, h]], sections=int(rng.integers(24, 64)))
+    if kind == "knob":
+        return revolve([[0, 0], [r, 0], [r, h * 0.3], [r * 0.5, h * 0.4], [r * 0.5, h], [0, h]])
+    sides = int(rng.integers(3, 13))
+    a = np.linspace(0, 2 * np.pi, sides, endpoint=False) + rng.uniform(0, np.pi)
+    shape = poly(np.c_[r * np.cos(a), r * np.sin(a)]) if sides < 12 else Point(0, 0).buffer(r, 48)
+    if rng.random() < 0.5:
+        shape = shape.difference(Point(0, 0).buffer(r * rng.uniform(0.2, 0.6), 32))
+    return extrude(shape, min(h, 25))
+
+
+@register_shape("other", default=False)
+def other(rng: np.random.Generator):
+    makers = [_flat_part, _block, _round]
+    parts = [makers[int(rng.integers(3))](rng)]
+    for _ in range(int(rng.integers(0, 3))):  # a few parts stacked or side by side
+        p = makers[int(rng.integers(3))](rng)
+        b = parts[0].bounds
+        p.apply_translation([rng.uniform(b[0][0], b[1][0]), rng.uniform(b[0][1], b[1][1]), rng.uniform(0, b[1][2] * 0.7)])
+        parts.append(p)
+    return finish(union(parts))

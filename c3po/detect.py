@@ -6,7 +6,8 @@ safetensors. :class:`Detector` renders a toolpath the way the model was trained,
 splits the plate into objects (a gun among other objects is still found) and
 classifies each; the plate's score is its most weapon-like object's.
 
-Streaming (:class:`StreamDetector`) feeds G-code as the printer receives it. After a
+Streaming (:class:`StreamDetector`) feeds G-code as the printer receives it. Once the
+print is ``min_height_mm`` tall (lower, it is a footprint too flat to judge), after a
 completed layer it classifies the print so far when the print has grown by
 ``step_mm`` or by ``step_frac`` of its height since the last look (a printer has time
 for every layer; the geometric schedule keeps a whole-file scan fast), smooths the
@@ -35,7 +36,7 @@ from c3po.toolpath import Toolpath
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "models" / "default"
 MESH_SUFFIXES = (".stl", ".obj", ".ply", ".3mf", ".off", ".glb")
 MAX_LAYERS_PER_PX = 3  # projections draw at most 3 layers per pixel of image height (see render.project)
-DEFAULT_POLICY = {"step_mm": 1.0, "step_frac": 0.1, "ema": 0.5, "hold": 2, "min_height_mm": 1.0}
+DEFAULT_POLICY = {"step_mm": 1.0, "step_frac": 0.1, "ema": 0.5, "hold": 2, "min_height_mm": 2.0}
 
 
 @dataclass
@@ -177,8 +178,8 @@ class _Policy:
     def after_layer(self, layer: int, z: float, prefix, last: bool = False) -> Look | None:
         """``prefix()`` gives the toolpath printed so far; returns a Look when one is taken."""
         p = self.p
-        if self.flagged:
-            return None
+        if self.flagged or (z < p["min_height_mm"] and not last):
+            return None  # the first layers are a footprint, too flat to judge
         due = z - self.last_z >= max(p["step_mm"], p["step_frac"] * max(z, 0.0))
         if not (due or last):
             return None
@@ -191,7 +192,7 @@ class _Policy:
         if last:  # the file ends: a weapon-like finished print is flagged, however smoothed
             self.flagged = max(score, self.smoothed) >= self.det.threshold
         else:
-            self.flagged = self.hits >= p["hold"] and z >= p["min_height_mm"]
+            self.flagged = self.hits >= p["hold"]
         return Look(layer, round(z, 4), round(score, 4), round(self.smoothed, 4), self.flagged)
 
 

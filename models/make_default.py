@@ -3,8 +3,8 @@
     python models/make_default.py [--c3po-scale 0.3] [--skip-build]
 
 1. ``61k`` preset (61,340 images, 28x28)       -> lenet5     (the 61k study's setting)
-2. ``c3po`` preset at ``--c3po-scale``         -> multiview  (projections, also of partly
-   (projections incl. partial prints + frames)    printed objects) and sequence (frames)
+2. ``c3po`` preset at ``--c3po-scale`` with    -> multiview  (projections, also of partly
+   the extra class ``other`` (generic parts)      printed objects) and sequence (frames)
 3. models/default/: ``projection`` = multiview (what the detector runs), ``camera`` =
    sequence, ``lenet5`` = lenet5; bundle.json carries classes, render settings,
    threshold, streaming policy and the test metrics of each model.
@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "data" / "build"
 RUNS = ROOT / "models" / "runs"
 OUT = ROOT / "models" / "default"
-STREAM = {"step_mm": 1.0, "step_frac": 0.1, "ema": 0.5, "hold": 2, "min_height_mm": 1.0}
+STREAM = {"step_mm": 1.0, "step_frac": 0.1, "ema": 0.5, "hold": 2, "min_height_mm": 2.0}
+CLASSES = "pistol,revolver,rifle,drill,hair_dryer,stapler,hammer,wrench,mug,gear,other"
 
 
 def sh(*args: str) -> None:
@@ -43,14 +44,14 @@ def main() -> None:
     cache = str(BUILD / "slice-cache")
     if not args.skip_build:
         sh("dataset", "build", "--preset", "61k", "--out", str(BUILD / "61k"), "--slice-cache", cache)
-        sh("dataset", "build", "--preset", "c3po", "--scale", str(args.c3po_scale), "--out", str(BUILD / "c3po"),
-           "--slice-cache", cache)
+        sh("dataset", "build", "--preset", "c3po", "--scale", str(args.c3po_scale), "--out", str(BUILD / "c3po11"),
+           "--classes", CLASSES, "--slice-cache", cache)
     if not args.skip_train:
         sh("train", "--model", "lenet5", "--data", str(BUILD / "61k"), "--out", str(RUNS / "lenet5"),
            "--epochs", str(args.epochs))
-        sh("train", "--model", "multiview", "--data", str(BUILD / "c3po"), "--out", str(RUNS / "multiview"),
+        sh("train", "--model", "multiview", "--data", str(BUILD / "c3po11"), "--out", str(RUNS / "multiview"),
            "--epochs", str(args.epochs))
-        sh("train", "--model", "sequence", "--data", str(BUILD / "c3po"), "--out", str(RUNS / "sequence"),
+        sh("train", "--model", "sequence", "--data", str(BUILD / "c3po11"), "--out", str(RUNS / "sequence"),
            "--epochs", str(max(4, args.epochs // 2)), "--batch-size", "32")
     assemble()
 
@@ -62,9 +63,8 @@ def assemble() -> None:
     for role, run in (("projection", "multiview"), ("camera", "sequence"), ("lenet5", "lenet5")):
         meta = json.loads((RUNS / run / "bundle" / "bundle.json").read_text())
         entry = next(iter(meta["models"].values()))
-        classes = classes or meta["classes"]
-        if meta["classes"] != classes:
-            raise SystemExit(f"{run}: classes differ from the other models")
+        entry["classes"] = meta["classes"]  # lenet5 has the 61k study's ten, the others add "other"
+        classes = classes or meta["classes"]  # the bundle's classes: the projection model's
         shutil.copy(RUNS / run / "bundle" / entry["weights"], OUT / f"{role}.safetensors")
         entry["weights"] = f"{role}.safetensors"
         entry["metrics"] = json.loads((RUNS / run / "test" / "metrics.json").read_text())

@@ -15,6 +15,7 @@ SEEDS = range(40)
 
 def test_registry_holds_the_ten_default_classes():
     assert list_shapes() == DEFAULT
+    assert list_shapes(extra=True) == [*DEFAULT, "other"] and not is_weapon("other")
     assert WEAPON_CLASSES == ("pistol", "revolver", "rifle")
     assert set(CLEAR_CLASSES) == set(DEFAULT) - set(WEAPON_CLASSES)
     assert is_weapon("revolver") and not is_weapon("drill")
@@ -27,7 +28,7 @@ def test_duplicate_and_unknown_names_raise():
         create_shape("bazooka", 0)
 
 
-@pytest.mark.parametrize("name", DEFAULT)
+@pytest.mark.parametrize("name", [*DEFAULT, "other"])
 def test_instances_are_watertight_realistic_and_all_different(name):
     feats = []
     for seed in SEEDS:

@@ -73,7 +73,7 @@ def main() -> None:
     ap.add_argument("--pygcode-lines", type=int, default=100_000, help="pygcode is slow: time a prefix")
     args = ap.parse_args()
 
-    import c3po
+    import c3po._jit
     from c3po.gcode import StreamParser, parse_gcode
 
     small = ROOT.parent / "shared" / "gcode" / "box_prusa.gcode.gz"
@@ -122,7 +122,7 @@ def main() -> None:
         "lines": lines,
         "moves": len(tp),
         "layers": tp.n_layers,
-        "numba": c3po.gcode._scan.HAVE_NUMBA,
+        "numba": c3po._jit.HAVE_NUMBA,
         "lines_per_s": {k: round(v) for k, v in rate.items()},
         "ratio_c3po_vs": {k: round(rate["c3po"] / v, 1) for k, v in rate.items() if not k.startswith("c3po")},
         "stream_us_per_line": round(t_stream / lines * 1e6, 3),

@@ -8,21 +8,10 @@ what a printer without numba falls back to. Public entry points live in ``render
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
-try:  # numba is optional: the fallback runs the same function uncompiled
-    if os.environ.get("C3PO_NO_NUMBA"):
-        raise ImportError("C3PO_NO_NUMBA is set")
-    from numba import njit
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - exercised with C3PO_NO_NUMBA=1
-    HAVE_NUMBA = False
-
-    def njit(*args, **kwargs):
-        return (lambda f: f) if not args or not callable(args[0]) else args[0]
+from c3po._jit import njit
 
 
 @njit(cache=True, nogil=True, fastmath=True)
@@ -238,8 +227,6 @@ def camera_shade(zbuf, focal_px, light, background, out):
     out        : (S, S) uint8    written in place
     """
     size_y, size_x = zbuf.shape
-    cx = 0.5 * size_x
-    cy = 0.5 * size_y
     for y in range(size_y):
         for x in range(size_x):
             z = zbuf[y, x]

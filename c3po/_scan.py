@@ -14,21 +14,10 @@ All state lives in two small arrays so a parse can resume on the next chunk.
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
-try:  # numba is optional: the fallback runs the same function uncompiled
-    if os.environ.get("C3PO_NO_NUMBA"):
-        raise ImportError("C3PO_NO_NUMBA is set")
-    from numba import njit
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - exercised with C3PO_NO_NUMBA=1
-    HAVE_NUMBA = False
-
-    def njit(*args, **kwargs):
-        return (lambda f: f) if not args or not callable(args[0]) else args[0]
+from c3po._jit import njit
 
 
 # float state st[...]

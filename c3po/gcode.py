@@ -34,6 +34,7 @@ from typing import BinaryIO, Iterable
 import numpy as np
 
 from c3po import _scan
+from c3po._jit import HAVE_NUMBA
 from c3po.errors import GcodeError
 from c3po.toolpath import MOVE_FIELDS, Toolpath
 
@@ -83,7 +84,7 @@ class Scanner:
         need = self.n + buf.count(b"\n") + _scan.MAX_ARC_SEGMENTS + 2
         if need > len(self._arrays["e"]):
             self._arrays = _grow(self._arrays, self.n, max(need, len(self._arrays["e"]) * 3 // 2))
-        arr = np.frombuffer(buf, np.uint8) if _scan.HAVE_NUMBA else bytes(buf)
+        arr = np.frombuffer(buf, np.uint8) if HAVE_NUMBA else bytes(buf)
         pos, end = 0, len(buf)
         while True:
             a = self._arrays

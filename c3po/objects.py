@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from c3po._scan import njit
+from c3po._jit import njit
 from c3po.toolpath import Toolpath
 
 

@@ -55,7 +55,7 @@ def test_pure_python_fallback_is_the_same_logic():
     path = next(p for p in SMALL_REAL_FILES if p.name == "box_prusa_marlin.gcode.gz")
     env = dict(os.environ, C3PO_NO_NUMBA="1")
     code = (
-        "import json, c3po; from c3po import _scan; assert not _scan.HAVE_NUMBA; "
+        "import json, c3po; from c3po import _jit; assert not _jit.HAVE_NUMBA; "
         f"print(json.dumps(c3po.parse_gcode({str(path)!r}).summary()))"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)

@@ -69,7 +69,11 @@ def _openscad_stl(scad: Path, out: Path) -> Path | None:
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["openscad", "-o", str(out), str(scad)], capture_output=True, timeout=120)
+    try:
+        r = subprocess.run(["openscad", "-o", str(out), str(scad)], capture_output=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        print(f"suite: openscad took over 120 s on {scad.name}; skipped")
+        return None
     return out if r.returncode == 0 and out.exists() and out.stat().st_size > 0 else None
 
 

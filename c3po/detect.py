@@ -12,7 +12,8 @@ completed layer it classifies the print so far when the print has grown by
 ``step_mm`` or by ``step_frac`` of its height since the last look (a printer has time
 for every layer; the geometric schedule keeps a whole-file scan fast), smooths the
 weapon score with an exponential moving average and aborts once the smoothed score
-stays at or above ``threshold`` for ``hold`` looks in a row. The whole-file
+stays at or above the policy's ``threshold`` (stricter than the final one: a partly
+printed object is less certain) for ``hold`` looks in a row. The whole-file
 ``scan`` runs the same policy over the parsed layers, so its ``flag_layer`` is the
 layer at which a live print would be stopped.
 """
@@ -105,6 +106,7 @@ class Detector:
             if not 0 <= threshold <= 1:
                 raise C3POError(f"threshold must be within 0..1, got {threshold}")
             bundle["threshold"] = threshold
+            bundle.setdefault("stream", {})["threshold"] = threshold  # one knob: both decisions
         return cls(bundle, net, path)
 
     # ---- classification ---------------------------------------------------------------
@@ -188,7 +190,7 @@ class _Policy:
         score = float(np.nan_to_num(probs[self.det.weapon].sum()))
         a = p["ema"]
         self.smoothed = score if self.smoothed is None else a * score + (1 - a) * self.smoothed
-        self.hits = self.hits + 1 if self.smoothed >= self.det.threshold else 0
+        self.hits = self.hits + 1 if self.smoothed >= p.get("threshold", self.det.threshold) else 0
         if last:  # the file ends: a weapon-like finished print is flagged, however smoothed
             self.flagged = max(score, self.smoothed) >= self.det.threshold
         else:

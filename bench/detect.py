@@ -65,7 +65,7 @@ def stream_cost(det, path: Path, n_lines: int = 200_000) -> dict:
 
 
 def earliness(scans: list[dict]) -> dict:
-    from c3po.shapes.registry import WEAPON_CLASSES
+    from c3po.shapes import WEAPON_CLASSES
 
     out = {}
     for slicer in sorted({s["slicer"] for s in scans}) + ["all"]:
@@ -93,7 +93,9 @@ def main() -> None:
     det = Detector.from_bundle(args.model)
     stages(det, TALL)  # warm up (numba caches, page cache)
     speed = stages(det, TALL)
+    print("whole-file scan:", speed, flush=True)
     cost = stream_cost(det, TALL)
+    print("streaming:", cost, flush=True)
     import suite
 
     scans = suite.scan_all(suite.unseen(args.per_class), args.model)

@@ -125,7 +125,7 @@ def scan_all(items: list[dict], bundle: Path | None = None) -> list[dict]:
     out = []
     for it in tqdm(items, desc="scan", leave=False):
         v = det.scan(it["path"])
-        out.append({**it, **v.to_json(), "pred": v.label})
+        out.append({**v.to_json(), **it, "pred": v.label})  # the item's true label wins
     return out
 
 

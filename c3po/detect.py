@@ -120,10 +120,12 @@ class Detector:
 
     def classify(self, tp: Toolpath) -> tuple[np.ndarray, list[dict]]:
         """Class probabilities (K,) of the plate's most weapon-like object, and all objects."""
+        tp = _thin(tp, MAX_LAYERS_PER_PX * self.render["size"])  # what the projections draw, nothing more
         groups = split_objects(tp)
         if not groups:
             return np.full(len(self.classes), np.nan), []
-        x = np.stack([self.images(_select(tp, g)) for g in groups]).astype(np.float32) / 255.0
+        parts = [tp] if len(groups) == 1 else [_select(tp, g) for g in groups]
+        x = np.stack([self.images(part) for part in parts]).astype(np.float32) / 255.0
         probs = self.net(x)
         scores = probs[:, self.weapon].sum(1)
         objects = [
@@ -248,6 +250,16 @@ class StreamDetector:
                 new.append(look)
         self.looks += new
         return new
+
+
+def _thin(tp: Toolpath, max_layers: int) -> Toolpath:
+    """The extruding moves of every k-th layer (the last included), at most ``max_layers``
+    layers: the same rule as :func:`c3po.render.project`'s ``max_layers``."""
+    keep = tp.extrude
+    if tp.n_layers > max_layers:
+        k = -(-tp.n_layers // max_layers)
+        keep = keep & ((tp.n_layers - 1 - tp.layer) % k == 0)
+    return _select(tp, np.flatnonzero(keep))
 
 
 def _select(tp: Toolpath, idx: np.ndarray) -> Toolpath:

@@ -269,7 +269,8 @@ def run(cfg: TrainConfig, frames: int = 12) -> dict:
     net = Network(entry["layers"], load_safetensors(out / "bundle" / entry["weights"]), entry["head"])
     probs = np.concatenate([net(xt[i : i + 256].astype(np.float32) / 255) for i in range(0, len(xt), 256)]) \
         if len(xt) else np.zeros((0, len(names)))
-    attrs = {"pose": np.array([r["pose"].split(":")[0] for r in rows_t]), "slicer": np.array([r["slicer"] for r in rows_t])}
+    attrs = {"pose": np.array([r["pose"].split(":")[0] for r in rows_t]), "slicer": np.array([r["slicer"] for r in rows_t]),
+             "print": np.array(["partial" if r["layer"] >= 0 and r["kind"] == "proj" else "whole" for r in rows_t])}
     m = metrics(probs, yt, names, WEAPON_CLASSES, 0.5, attrs)
     m.update(train_seconds=round(seconds, 1), model=cfg.model, params=entry["params"], data=str(cfg.data))
     entry["metrics"] = {k: m[k] for k in ("n", "accuracy", "weapon_recall", "false_positive_rate", "roc_auc")}

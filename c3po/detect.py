@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -253,13 +253,13 @@ class StreamDetector:
 
 
 def _thin(tp: Toolpath, max_layers: int) -> Toolpath:
-    """The extruding moves of every k-th layer (the last included), at most ``max_layers``
-    layers: the same rule as :func:`c3po.render.project`'s ``max_layers``."""
-    keep = tp.extrude
-    if tp.n_layers > max_layers:
-        k = -(-tp.n_layers // max_layers)
-        keep = keep & ((tp.n_layers - 1 - tp.layer) % k == 0)
-    return _select(tp, np.flatnonzero(keep))
+    """``tp`` with only the extruding moves of every k-th layer (the last included) still
+    marked extruding, at most ``max_layers`` layers: the same rule as
+    :func:`c3po.render.project`'s ``max_layers``. Arrays are shared, not copied."""
+    if tp.n_layers <= max_layers:
+        return tp
+    k = -(-tp.n_layers // max_layers)
+    return replace(tp, extrude=tp.extrude & ((tp.n_layers - 1 - tp.layer) % k == 0))
 
 
 def _select(tp: Toolpath, idx: np.ndarray) -> Toolpath:

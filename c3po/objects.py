@@ -88,12 +88,12 @@ def _mark(a, b, idx, x0, y0, cell, grid, start_cell):
 @njit(cache=True, nogil=True)
 def _bounds_xy(a, b, idx):
     """(xmin, ymin, xmax, ymax) over segments a[j], b[j], j in idx (float64 (4,))."""
-    out = np.array([np.inf, np.inf, -np.inf, -np.inf])
+    x0 = y0 = np.inf
+    x1 = y1 = -np.inf
     for i in range(len(idx)):
         j = idx[i]
-        for p in (a, b):
-            out[0] = min(out[0], p[j, 0])
-            out[1] = min(out[1], p[j, 1])
-            out[2] = max(out[2], p[j, 0])
-            out[3] = max(out[3], p[j, 1])
-    return out
+        x0 = min(x0, a[j, 0], b[j, 0])
+        y0 = min(y0, a[j, 1], b[j, 1])
+        x1 = max(x1, a[j, 0], b[j, 0])
+        y1 = max(y1, a[j, 1], b[j, 1])
+    return np.array([x0, y0, x1, y1])

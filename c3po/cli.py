@@ -152,29 +152,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a bundle's model on a split of a built dataset (numpy runtime, as shipped)."""
-    import json as _json
-
-    import numpy as np
-
-    from c3po.evaluate import metrics, weapon_scores, write_report
-    from c3po.runtime import Network, load_safetensors
-    from c3po.train import model_arrays
+    from c3po.train import evaluate_entry
 
     bundle_dir = Path(args.model)
-    meta = _json.loads((bundle_dir / "bundle.json").read_text())
+    meta = json.loads((bundle_dir / "bundle.json").read_text())
     role = args.role or next(iter(meta["models"]))
     entry = meta["models"][role]
-    net = Network(entry["layers"], load_safetensors(bundle_dir / entry["weights"]), entry.get("head"))
-    x, y, rows = model_arrays(entry["kind"], args.data, args.split, entry["input"].get("frames", 12))
-    if not len(x):
-        raise C3POError(f"{args.data}: no {args.split} samples for a {entry['kind']} model")
-    probs = np.concatenate([net(x[i : i + 256].astype(np.float32) / 255) for i in range(0, len(x), 256)])
-    classes = meta["classes"]
-    attrs = {"pose": np.array([r["pose"].split(":")[0] for r in rows]), "slicer": np.array([r["slicer"] for r in rows])}
-    m = metrics(probs, y, classes, meta["weapon_classes"], meta["threshold"], attrs)
-    scores = weapon_scores(probs, classes, meta["weapon_classes"])
-    write_report(args.out, m, classes, scores, np.isin(np.asarray(classes)[y], meta["weapon_classes"]),
-                 title=f"{role} on {args.split}")
+    m = evaluate_entry(bundle_dir, entry, entry.get("classes", meta["classes"]), meta["weapon_classes"],
+                       meta["threshold"], args.data, args.split, args.out, f"{role} on {args.split}")
     print(f"{args.out}: accuracy {m['accuracy']:.4f}, weapon recall {m['weapon_recall']}, "
           f"false-positive rate {m['false_positive_rate']}, ROC AUC {m['roc_auc']:.4f} (n={m['n']})")
     return 0

@@ -30,12 +30,12 @@ import numpy as np
 from c3po import render
 from c3po.errors import C3POError, GcodeError, ModelError
 from c3po.gcode import StreamParser, parse_gcode
+from c3po.mesh import MESH_EXTS
 from c3po.objects import split_objects
 from c3po.runtime import Network, load_safetensors
 from c3po.toolpath import Toolpath
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "models" / "default"
-MESH_SUFFIXES = (".stl", ".obj", ".ply", ".3mf", ".off", ".glb")
 MAX_LAYERS_PER_PX = 3  # projections draw at most 3 layers per pixel of image height (see render.project)
 DEFAULT_POLICY = {"step_mm": 1.0, "step_frac": 0.1, "ema": 0.5, "hold": 2, "min_height_mm": 2.0}
 
@@ -272,7 +272,7 @@ def _select(tp: Toolpath, idx: np.ndarray) -> Toolpath:
 
 def load_toolpath(source, name: str) -> Toolpath:
     """G-code (path, bytes, .gz) or a mesh file sliced with the built-in slicer."""
-    if isinstance(source, (str, Path)) and Path(source).suffix.lower() in MESH_SUFFIXES:
+    if isinstance(source, (str, Path)) and Path(source).suffix.lower() in MESH_EXTS:
         from c3po.slicer import slice_mesh
 
         return parse_gcode(slice_mesh(source), name=name)

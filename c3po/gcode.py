@@ -29,7 +29,7 @@ import io
 import os
 import zlib
 from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import BinaryIO
 
 import numpy as np
 
@@ -284,7 +284,7 @@ class StreamParser:
         sc = self._sc
         layer = sc._arrays["layer"][: sc.n]
         bounds = np.searchsorted(layer, np.arange(self._done + 1, upto + 1), side="left")
-        for k, j in zip(range(self._done, upto), bounds):
+        for j in bounds:
             out.append(sc.toolpath(self._emitted, int(j)))
             self._emitted = int(j)
         self._done = upto
@@ -308,10 +308,3 @@ class StreamParser:
         """Moves ``[0, j)`` as views: free, but valid only until the next ``feed``."""
         return self._sc.toolpath(0, j, copy=False)
 
-
-def iter_layers(lines: Iterable[bytes | str], name: str = "<stream>") -> Iterable[Toolpath]:
-    """Yield each layer of a stream of lines or chunks as it completes."""
-    sp = StreamParser(name)
-    for chunk in lines:
-        yield from sp.feed(chunk)
-    yield from sp.close()

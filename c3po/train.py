@@ -244,9 +244,7 @@ def run(cfg: TrainConfig, frames: int = 12) -> dict:
     confusion.png, roc.png). Returns the test metrics.
     """
     from c3po.dataset import read_manifest
-    from c3po.evaluate import metrics, weapon_scores, write_report
     from c3po.export import WEAPON_CLASSES, add_model, write_bundle
-    from c3po.runtime import Network, load_safetensors
 
     rows = read_manifest(cfg.data)
     names = [n for _, n in sorted({(r["label"], r["class"]) for r in rows})]
@@ -265,19 +263,33 @@ def run(cfg: TrainConfig, frames: int = 12) -> dict:
                   "margin": 0.1, "canonical": bool(conf.get("canonical", False)), "frames": frames,
                   "views": ["top"] if cfg.model == "lenet5" else ["top", "front", "side"]}
     entry = add_model(out / "bundle", "camera" if cfg.model == "sequence" else "projection", model, input_spec)
-    xt, yt, rows_t = model_arrays(cfg.model, cfg.data, "test", frames)
-    net = Network(entry["layers"], load_safetensors(out / "bundle" / entry["weights"]), entry["head"])
-    probs = np.concatenate([net(xt[i : i + 256].astype(np.float32) / 255) for i in range(0, len(xt), 256)]) \
-        if len(xt) else np.zeros((0, len(names)))
-    attrs = {"pose": np.array([r["pose"].split(":")[0] for r in rows_t]), "slicer": np.array([r["slicer"] for r in rows_t]),
-             "print": np.array(["partial" if r["layer"] >= 0 and r["kind"] == "proj" else "whole" for r in rows_t])}
-    m = metrics(probs, yt, names, WEAPON_CLASSES, 0.5, attrs)
-    m.update(train_seconds=round(seconds, 1), model=cfg.model, params=entry["params"], data=str(cfg.data))
-    entry["metrics"] = {k: m[k] for k in ("n", "accuracy", "weapon_recall", "false_positive_rate", "roc_auc")}
     role = "camera" if cfg.model == "sequence" else "projection"  # what the detector looks for
+    extra = dict(train_seconds=round(seconds, 1), model=cfg.model, params=entry["params"], data=str(cfg.data))
+    m = evaluate_entry(out / "bundle", entry, names, WEAPON_CLASSES, 0.5, cfg.data, "test", out / "test",
+                       f"{cfg.model} test", extra)
+    entry["metrics"] = {k: m[k] for k in ("n", "accuracy", "weapon_recall", "false_positive_rate", "roc_auc")}
     write_bundle(out / "bundle", names, {role: entry}, threshold=0.5)
-    write_report(out / "test", m, names, weapon_scores(probs, names, WEAPON_CLASSES),
-                 np.isin(np.asarray(names)[yt], WEAPON_CLASSES), title=f"{cfg.model} test")
+    return m
+
+
+def evaluate_entry(bundle_dir: str | Path, entry: dict, classes: list[str], weapon_classes: list[str],
+                   threshold: float, data: str | Path, split: str, out: str | Path, title: str,
+                   extra: dict | None = None) -> dict:
+    """Run one bundle model (numpy runtime, as shipped) on a split of a built dataset;
+    write metrics.json, confusion.png and roc.png to ``out``; return the metrics."""
+    from c3po.evaluate import metrics, weapon_scores, write_report
+    from c3po.runtime import Network, load_safetensors
+
+    net = Network(entry["layers"], load_safetensors(Path(bundle_dir) / entry["weights"]), entry.get("head"))
+    x, y, rows = model_arrays(entry["kind"], data, split, entry["input"].get("frames", 12))
+    if not len(x):
+        raise C3POError(f"{data}: no {split} samples for a {entry['kind']} model")
+    probs = np.concatenate([net(x[i : i + 256].astype(np.float32) / 255) for i in range(0, len(x), 256)])
+    attrs = {"pose": np.array([r["pose"].split(":")[0] for r in rows]), "slicer": np.array([r["slicer"] for r in rows]),
+             "print": np.array(["partial" if r["layer"] >= 0 and r["kind"] == "proj" else "whole" for r in rows])}
+    m = {**metrics(probs, y, classes, weapon_classes, threshold, attrs), **(extra or {})}
+    write_report(out, m, classes, weapon_scores(probs, classes, weapon_classes),
+                 np.isin(np.asarray(classes)[y], weapon_classes), title=title)
     return m
 
 

@@ -15,132 +15,143 @@ from c3po._jit import njit
 
 
 @njit(cache=True, nogil=True, fastmath=True)
-def _splat(ink, v, k, x, y, w):
-    """Add weight ``w`` at pixel position (x, y) of image ``ink[v, k]`` with a tent kernel.
-
-    The image has a border of 2 pixels that the caller drops; (x, y) is in the unpadded
-    image's coordinates and must lie within [-1, size + 1). Scalar indexing only: taking
-    a sub-array view per call would cost reference counting in the hot loop.
-    """
-    fx = x + 1.5  # pixel centres sit at i + 0.5; +2 for the border, -0.5 to the centre
-    fy = y + 1.5
-    ix = int(fx)
-    iy = int(fy)
-    ax = fx - ix
-    ay = fy - iy
-    bx = 1.0 - ax
-    by = 1.0 - ay
-    ink[v, k, iy, ix] += w * bx * by
-    ink[v, k, iy, ix + 1] += w * ax * by
-    ink[v, k, iy + 1, ix] += w * bx * ay
-    ink[v, k, iy + 1, ix + 1] += w * ax * ay
-
-
-@njit(cache=True, nogil=True, fastmath=True)
-def _stamp(ink, v, n, px, py, nx, ny, n_across, weight):
-    """One sample of a line: ``n_across`` splats spread along the normal (nx, ny)."""
-    k = n & 1  # alternate buffers: consecutive samples overlap pixels
-    if n_across == 1:
-        _splat(ink, v, k, px, py, weight)
-        return
-    for q in range(n_across):
-        u = (q + 0.5) / n_across - 0.5
-        _splat(ink, v, k, px + nx * u, py + ny * u, weight / n_across)
-
-
-@njit(cache=True, nogil=True, fastmath=True)
-def project_ink(start, end, extrude, axes, scale, offset, width_px, ink):
+def project_ink(start, end, extrude, ranges, affine, width_px, ink):
     """Accumulate the ink (covered pixel area) of segments in several orthographic views.
 
     start, end : (n, 3) float32   segments, mm
     extrude    : (n,) bool        only these are drawn
-    axes       : (V, 2) int64     world axis drawn along image x and along image y, per view
-    scale      : (V,) float64     pixels per mm, per view
-    offset     : (V, 2) float64   image position of world (0, 0) on each view's axes, px
+    ranges     : (R, 2) int64     half-open move index ranges to draw (e.g. chosen layers)
+    affine     : (V, 2, 4) float64 world (x, y, z, 1) -> image (column, row) in px, per view
     width_px   : (V,) float64     line width, px
     ink        : (V, 2, S + 4, S + 4) float32, accumulated in place; the caller sums the
-                 pair and drops the 2-pixel border; image y grows downwards
+                 pair and drops the 2-pixel border
 
     Connected extruding segments form a polyline, sampled every pixel of arc length
     (at 0.5, 1.5, ... px; across its width too where that is over a pixel); each sample
-    carries one pixel of line and is splatted bilinearly. Tent kernels one pixel apart sum
-    to a flat line: anti-aliased, no gaps, and tiny segments cost almost nothing. A
-    polyline's last partial pixel is drawn if under half a pixel, so ink is conserved to
-    within half a pixel per polyline.
+    carries one pixel of line and is splatted bilinearly (a tent kernel) into one of two
+    buffers, alternately, so consecutive samples do not wait on each other's pixels.
+    Tent kernels one pixel apart sum to a flat line: anti-aliased, no gaps, and tiny
+    segments cost almost nothing. A polyline's last partial pixel is drawn if under half
+    a pixel, so ink is conserved to within half a pixel per polyline.
     """
     hi = ink.shape[2] - 4 + 0.999
-    for v in range(axes.shape[0]):
-        a = axes[v, 0]
-        b = axes[v, 1]
-        s = scale[v]
-        ox = offset[v, 0]
-        oy = offset[v, 1]
+    for v in range(affine.shape[0]):
+        m00, m01, m02, m03 = affine[v, 0, 0], affine[v, 0, 1], affine[v, 0, 2], affine[v, 0, 3]
+        m10, m11, m12, m13 = affine[v, 1, 0], affine[v, 1, 1], affine[v, 1, 2], affine[v, 1, 3]
         w = width_px[v]
-        n_across = int(math.ceil(w)) if w > 1.0 else 1
+        across = int(math.ceil(w)) if w > 1.0 else 1
         done = 0.0  # arc length into the current one-pixel piece
         n = 0  # samples so far
         lx = -1.0  # end of the previous extruding segment (px), -1: none
         ly = -1.0
         ux = 0.0
         uy = 0.0
-        nx = 0.0
-        ny = 0.0
-        for i in range(start.shape[0]):
-            if not extrude[i]:
-                continue
-            x0 = min(max(start[i, a] * s + ox, 0.0), hi)
-            y0 = min(max(oy - start[i, b] * s, 0.0), hi)
-            x1 = min(max(end[i, a] * s + ox, 0.0), hi)
-            y1 = min(max(oy - end[i, b] * s, 0.0), hi)
-            if x0 != lx or y0 != ly:  # a new polyline: finish the last one
-                if 0.0 < done < 0.5:
-                    _stamp(ink, v, n, lx - ux * done * 0.5, ly - uy * done * 0.5, nx, ny, n_across, w * done)
-                    n += 1
-                done = 0.0
-            lx = x1
-            ly = y1
-            dx = x1 - x0
-            dy = y1 - y0
-            length = math.sqrt(dx * dx + dy * dy)
-            if length <= 0.0:
-                continue
-            ux = dx / length
-            uy = dy / length
-            nx = -uy * w
-            ny = ux * w
-            t = 0.5 - done if done < 0.5 else 1.5 - done  # distance to the next piece centre
-            while t <= length:
-                _stamp(ink, v, n, x0 + ux * t, y0 + uy * t, nx, ny, n_across, w)
-                n += 1
-                t += 1.0
-            done = (done + length) % 1.0
+        for r in range(ranges.shape[0]):
+            for i in range(ranges[r, 0], ranges[r, 1]):
+                if not extrude[i]:
+                    continue
+                ax, ay, az = start[i, 0], start[i, 1], start[i, 2]
+                bx, by, bz = end[i, 0], end[i, 1], end[i, 2]
+                x0 = min(max(m00 * ax + m01 * ay + m02 * az + m03, 0.0), hi)
+                y0 = min(max(m10 * ax + m11 * ay + m12 * az + m13, 0.0), hi)
+                x1 = min(max(m00 * bx + m01 * by + m02 * bz + m03, 0.0), hi)
+                y1 = min(max(m10 * bx + m11 * by + m12 * bz + m13, 0.0), hi)
+                if x0 != lx or y0 != ly:  # a new polyline: finish the last one
+                    if 0.0 < done < 0.5:
+                        _splat_line(ink, v, n, lx - ux * done * 0.5, ly - uy * done * 0.5, 0.0, 0.0, 1, uy, ux, w * done,
+                                    across)
+                        n += 1
+                    done = 0.0
+                lx = x1
+                ly = y1
+                dx = x1 - x0
+                dy = y1 - y0
+                length = math.sqrt(dx * dx + dy * dy)
+                if length <= 0.0:
+                    continue
+                ux = dx / length
+                uy = dy / length
+                t = 0.5 - done if done < 0.5 else 1.5 - done  # distance to the next piece centre
+                if t <= length:
+                    steps = int(length - t) + 1
+                    _splat_line(ink, v, n, x0 + ux * t, y0 + uy * t, ux, uy, steps, uy, ux, w, across)
+                    n += steps
+                done += length
+                done -= math.floor(done)
         if 0.0 < done < 0.5:
-            _stamp(ink, v, n, lx - ux * done * 0.5, ly - uy * done * 0.5, nx, ny, n_across, w * done)
+            _splat_line(ink, v, n, lx - ux * done * 0.5, ly - uy * done * 0.5, 0.0, 0.0, 1, uy, ux, w * done, across)
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _splat_line(ink, v, n, x, y, ux, uy, steps, nux, nuy, w, across):
+    """``steps`` samples from (x, y), one pixel apart along (ux, uy), each carrying ``w``
+    pixels of ink into buffer ``(n + step) & 1``; lines wider than a pixel spread each
+    sample over ``across`` splats along the normal (-nux, nuy)."""
+    x += 1.5  # pixel centres sit at i + 0.5; +2 for the border, -0.5 to the centre
+    y += 1.5
+    if across == 1:
+        for _ in range(steps):
+            _splat(ink, v, n & 1, x, y, w)
+            n += 1
+            x += ux
+            y += uy
+        return
+    wq = w / across
+    for _ in range(steps):
+        for q in range(across):
+            u = ((q + 0.5) / across - 0.5) * w
+            _splat(ink, v, n & 1, x - nux * u, y + nuy * u, wq)
+        n += 1
+        x += ux
+        y += uy
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _splat(ink, v, k, x, y, w):
+    """Add ``w`` at (x, y) (border-shifted px) of ``ink[v, k]`` with a bilinear tent."""
+    ix = int(x)
+    iy = int(y)
+    ax = x - ix
+    ay = y - iy
+    ink[v, k, iy, ix] += w * (1.0 - ax) * (1.0 - ay)
+    ink[v, k, iy, ix + 1] += w * ax * (1.0 - ay)
+    ink[v, k, iy + 1, ix] += w * (1.0 - ax) * ay
+    ink[v, k, iy + 1, ix + 1] += w * ax * ay
 
 
 @njit(cache=True, nogil=True)
-def extrude_stats(start, end, e, extrude):
-    """Bounding box and E per mm of the extruding segments, in one pass.
+def extrude_stats(start, end, e, extrude, ranges, rot):
+    """Bounding box and E per mm of the extruding segments in ``ranges``, in one pass.
 
     start, end : (n, 3) float32; e : (n,) float32; extrude : (n,) bool
-    returns    : lo (3,), hi (3,) float64 (inf/-inf if none), filament mm, XY path mm
+    ranges     : (R, 2) int64 half-open move index ranges; rot : (2,) cos, sin about Z
+    returns    : lo (3,), hi (3,) float64 of the rotated segments (inf/-inf if none),
+                 filament mm, XY path mm
     """
     lo = np.full(3, np.inf)
     hi = np.full(3, -np.inf)
     e_sum = 0.0
     l_sum = 0.0
-    for i in range(start.shape[0]):
-        if not extrude[i]:
-            continue
-        for k in range(3):
-            lo[k] = min(lo[k], start[i, k], end[i, k])
-            hi[k] = max(hi[k], start[i, k], end[i, k])
-        dx = end[i, 0] - start[i, 0]
-        dy = end[i, 1] - start[i, 1]
-        length = math.sqrt(dx * dx + dy * dy)
-        if length > 0.5:  # short moves carry pressure-advance and seam noise
-            e_sum += e[i]
-            l_sum += length
+    c, s = rot[0], rot[1]
+    for r in range(ranges.shape[0]):
+        for i in range(ranges[r, 0], ranges[r, 1]):
+            if not extrude[i]:
+                continue
+            for p in (start, end):
+                x = c * p[i, 0] - s * p[i, 1]
+                y = s * p[i, 0] + c * p[i, 1]
+                lo[0] = min(lo[0], x)
+                hi[0] = max(hi[0], x)
+                lo[1] = min(lo[1], y)
+                hi[1] = max(hi[1], y)
+                lo[2] = min(lo[2], p[i, 2])
+                hi[2] = max(hi[2], p[i, 2])
+            dx = end[i, 0] - start[i, 0]
+            dy = end[i, 1] - start[i, 1]
+            length = math.sqrt(dx * dx + dy * dy)
+            if length > 0.5:  # short moves carry pressure-advance and seam noise
+                e_sum += e[i]
+                l_sum += length
     return lo, hi, e_sum, l_sum
 
 

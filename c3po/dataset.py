@@ -77,6 +77,8 @@ class DatasetConfig:
                        "best": one image, the view where the object covers the largest box
                        (its silhouette: the top view of a part lying flat, a side view of one
                        on its edge)
+    layers_per_px    : projections draw at most this many layers per pixel of image size
+                       (c3po.render.drawn_layers; 0: every layer)
     slice_cache      : folder of sliced G-code reused across builds ("" : none); a cached
                        file is the exact output of the same slicing, so results do not change
     """
@@ -101,6 +103,7 @@ class DatasetConfig:
     shard_objects: int = 20
     proj_partial: float = 0.0
     views: str = "all"
+    layers_per_px: float = 1.0
     slice_cache: str = ""
 
     @classmethod
@@ -212,17 +215,9 @@ def _cache_path(cfg: DatasetConfig, object_id: str, pose: str, slicer: str) -> P
     return Path(cfg.slice_cache) / slicer / f"{key}.gcode.gz"
 
 
-def _silhouette_view(start: np.ndarray, end: np.ndarray) -> int:
-    """Index (top 0, front 1, side 2) of the view where the object covers the largest box."""
-    if len(start) == 0:
-        return 0
-    ext = np.maximum(start.max(0), end.max(0)) - np.minimum(start.min(0), end.min(0))
-    return int(np.argmax([ext[0] * ext[1], ext[0] * ext[2], ext[1] * ext[2]]))
-
-
 def render_unit(cfg: DatasetConfig, unit: Unit, times: dict) -> tuple[np.ndarray, np.ndarray, list[list]]:
     """The projections (n_proj, S, S) and frames (n_seq, C, C) of one object, and their rows."""
-    from c3po.render import VIEWS, Camera, camera_frames, canonical_angle, extrusion_width, project_segments, rotate_z
+    from c3po.render import Camera, camera_frames, project_views
 
     rng = np.random.default_rng([cfg.seed, zlib.crc32(unit.object_id.encode())])
     tp, slicer, pose = _toolpath(cfg, unit, rng, times)
@@ -230,29 +225,22 @@ def render_unit(cfg: DatasetConfig, unit: Unit, times: dict) -> tuple[np.ndarray
     rows = []
     base = [unit.label, unit.name, unit.object_id]
     proj = np.zeros((unit.n_proj, cfg.proj_size, cfg.proj_size), np.uint8)
-    width = extrusion_width(tp)
-    per_pose = 1 if cfg.views == "best" else 3
-    n_poses = math.ceil(unit.n_proj / per_pose)
+    views = ("silhouette",) if cfg.views == "best" else VIEW_ORDER
+    n_poses = math.ceil(unit.n_proj / len(views))
     angles = (rng.uniform(0, 360) + 360 * np.arange(n_poses) / max(n_poses, 1)) % 360
     angles[0] = 0.0  # the sliced pose itself
-    box = tp.bbox()
-    centre = 0.5 * (box[0, :2] + box[1, :2]) if not np.isnan(box).any() else np.zeros(2)
     partial = rng.uniform(size=n_poses) < cfg.proj_partial
     partial[0] = False
     upto = np.where(partial, np.ceil(rng.uniform(0.1, 1.0, n_poses) * tp.n_layers), tp.n_layers).astype(int)
     for k, a in enumerate(angles):
-        m = int(np.searchsorted(tp.layer, upto[k])) if partial[k] else len(tp)
-        start, end = rotate_z(tp.start[:m], tp.end[:m], math.radians(a), centre)
-        ext = tp.extrude[:m]
-        if cfg.canonical and ext.any():
-            start, end = rotate_z(start, end, *canonical_angle(start[ext], end[ext]))
-        views = project_segments(start, end, ext, cfg.proj_size, line_width=width)
-        chosen = range(3) if per_pose == 3 else [_silhouette_view(start[ext], end[ext])]
-        for i, v in enumerate(chosen):
-            j = per_pose * k + i
+        part = tp.take(0, int(np.searchsorted(tp.layer, upto[k]))) if partial[k] else tp
+        images, names = project_views(part, cfg.proj_size, views=views, canonical=cfg.canonical,
+                                      rotate_deg=float(a), layers_per_px=cfg.layers_per_px)
+        for i, (image, name) in enumerate(zip(images, names)):
+            j = len(views) * k + i
             if j < unit.n_proj:
-                proj[j] = views[v]
-                rows.append([unit.proj_id0 + j, "proj", *base, f"{pose}+rz{a:.1f}", slicer, VIEWS[v],
+                proj[j] = image
+                rows.append([unit.proj_id0 + j, "proj", *base, f"{pose}+rz{a:.1f}", slicer, name,
                              int(upto[k]) if partial[k] else "", tp.n_layers])
     seq = np.zeros((unit.n_seq, cfg.cam_size, cfg.cam_size), np.uint8)
     j = 0

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +31,11 @@ from c3po import render
 from c3po.errors import C3POError, GcodeError, ModelError
 from c3po.gcode import StreamParser, parse_gcode
 from c3po.mesh import MESH_EXTS
-from c3po.objects import split_objects
+from c3po.objects import Footprint
 from c3po.runtime import Network, load_safetensors
 from c3po.toolpath import Toolpath
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "models" / "default"
-MAX_LAYERS_PER_PX = 3  # projections draw at most 3 layers per pixel of image height (see render.project)
 DEFAULT_POLICY = {"step_mm": 1.0, "step_frac": 0.1, "ema": 0.5, "hold": 2, "min_height_mm": 2.0}
 
 
@@ -111,28 +110,49 @@ class Detector:
 
     # ---- classification ---------------------------------------------------------------
 
-    def images(self, tp: Toolpath) -> np.ndarray:
+    def images(self, tp: Toolpath, select: np.ndarray | None = None) -> np.ndarray:
         """(V, S, S) uint8 projections rendered as the model was trained (V: its views)."""
         r = self.render
-        views = render.project(tp, r["size"], margin=r.get("margin", 0.1), canonical=r.get("canonical", False),
-                               max_layers=MAX_LAYERS_PER_PX * r["size"])
-        return views[[render.VIEWS.index(v) for v in r.get("views", render.VIEWS)]]
+        return render.project(tp, r["size"], views=tuple(r.get("views", render.VIEWS)), margin=r.get("margin", 0.1),
+                              canonical=r.get("canonical", False), layers_per_px=r.get("layers_per_px", 0.0),
+                              select=select)
 
-    def classify(self, tp: Toolpath) -> tuple[np.ndarray, list[dict]]:
-        """Class probabilities (K,) of the plate's most weapon-like object, and all objects."""
-        tp = _thin(tp, MAX_LAYERS_PER_PX * self.render["size"])  # what the projections draw, nothing more
-        groups = split_objects(tp)
-        if not groups:
+    def parts(self, tp: Toolpath, footprint: Footprint | None = None) -> tuple[np.ndarray, list[int]]:
+        """Images (P, V, S, S) of each object on the plate and its drawn extruding moves.
+
+        ``footprint`` holds the plate's moves added so far (it is brought up to ``tp``);
+        None starts a new one.
+        """
+        footprint = footprint or Footprint()
+        footprint.add(tp, footprint.n, len(tp))
+        ranges = render.drawn_ranges(tp, self.render["size"], self.render.get("layers_per_px", 0.0))
+        if footprint.labels()[1] == 1:  # one object: draw the plate as it is
+            moves = sum(int(np.count_nonzero(tp.extrude[a:b])) for a, b in ranges)
+            return self.images(tp)[None], [moves]
+        masks, counts = footprint.objects(tp, ranges)
+        size = self.render["size"]
+        images = [self.images(tp, m) for m in masks]
+        return (np.stack(images) if images else np.zeros((0, 0, size, size), np.uint8)), counts.tolist()
+
+    def judge(self, images: np.ndarray, moves: list[int]) -> tuple[np.ndarray, list[dict]]:
+        """Class probabilities (K,) of the most weapon-like object in ``images``, and all
+        objects (NaN probabilities when there is none)."""
+        if not len(images):
             return np.full(len(self.classes), np.nan), []
-        parts = [tp] if len(groups) == 1 else [_select(tp, g) for g in groups]
-        x = np.stack([self.images(part) for part in parts]).astype(np.float32) / 255.0
-        probs = self.net(x)
+        probs = self.net(images.astype(np.float32) / 255.0)
+        return self._pick(probs, moves)
+
+    def _pick(self, probs: np.ndarray, moves: list[int]) -> tuple[np.ndarray, list[dict]]:
+        if not len(probs):
+            return np.full(len(self.classes), np.nan), []
         scores = probs[:, self.weapon].sum(1)
-        objects = [
-            {"label": self.classes[int(p.argmax())], "score": float(s), "moves": int(len(g))}
-            for p, s, g in zip(probs, scores, groups)
-        ]
+        objects = [{"label": self.classes[int(p.argmax())], "score": float(s), "moves": m}
+                   for p, s, m in zip(probs, scores, moves)]
         return probs[int(scores.argmax())], objects
+
+    def classify(self, tp: Toolpath, footprint: Footprint | None = None) -> tuple[np.ndarray, list[dict]]:
+        """Class probabilities (K,) of the plate's most weapon-like object, and all objects."""
+        return self.judge(*self.parts(tp, footprint))
 
     def stream(self, name: str = "<stream>") -> StreamDetector:
         return StreamDetector(self, name)
@@ -144,33 +164,52 @@ class Detector:
         tp = load_toolpath(source, name)
         if not tp.extrude.any():
             raise GcodeError(f"{name}: no extruding moves; nothing would be printed")
-        probs, objects = self.classify(tp)
-        score = float(probs[self.weapon].sum())
-        looks = self.replay(tp)
+        looks, footprint, final = self._replay(tp)
+        probs, objects = final if final is not None else self.classify(tp, footprint)
         flag = next((lk.layer for lk in looks if lk.flagged), None)
         return Verdict(
             file=name, verdict="clear" if flag is None else "weapon",
-            label=self.classes[int(probs.argmax())], score=score, layers=tp.n_layers, flag_layer=flag,
-            probs={c: round(float(p), 4) for c, p in zip(self.classes, probs)}, objects=objects,
+            label=self.classes[int(probs.argmax())], score=float(probs[self.weapon].sum()), layers=tp.n_layers,
+            flag_layer=flag, probs={c: round(float(p), 4) for c, p in zip(self.classes, probs)}, objects=objects,
             curve=[asdict(lk) for lk in looks], ms=(time.perf_counter() - t0) * 1e3,
         )
 
     def replay(self, tp: Toolpath) -> list[Look]:
         """The streaming policy over a parsed toolpath's layers (what a live print sees)."""
+        return self._replay(tp)[0]
+
+    def _replay(self, tp: Toolpath, batch: int = 8) -> tuple[list[Look], Footprint, tuple | None]:
+        """Looks, the plate's footprint and, when the last layer was looked at, its
+        (probs, objects). Which layers are looked at depends on their heights only, so
+        looks are rendered ``batch`` at a time and classified in one network call."""
         policy = _Policy(self)
-        bounds = np.searchsorted(tp.layer, np.arange(1, tp.n_layers + 1))
-        looks = []
-        for k in range(tp.n_layers):
-            look = policy.after_layer(k + 1, float(tp.layer_z[k]), lambda j=int(bounds[k]): tp.take(0, j), last=k == tp.n_layers - 1)
-            if look is not None:
+        n = tp.n_layers
+        ends = np.searchsorted(tp.layer, np.arange(1, n + 1, dtype=tp.layer.dtype))
+        due = [k for k in range(n) if policy.due(float(tp.layer_z[k]), last=k == n - 1)]
+        footprint, looks, final = Footprint(), [], None
+        for b in range(0, len(due), batch):
+            ks = due[b : b + batch]
+            parts = [self.parts(tp.take(0, int(ends[k])), footprint) for k in ks]
+            images = np.concatenate([p[0] for p in parts])
+            probs = self.net(images.astype(np.float32) / 255.0) if len(images) else np.zeros((0, len(self.classes)))
+            offsets = np.cumsum([0] + [len(p[0]) for p in parts])
+            for k, (_, moves), lo, hi in zip(ks, parts, offsets, offsets[1:]):
+                judged = self._pick(probs[lo:hi], moves)
+                look = policy.update(k + 1, float(tp.layer_z[k]), judged[0], last=k == n - 1)
                 looks.append(look)
+                if k == n - 1:
+                    final = judged
                 if look.flagged:
-                    break
-        return looks
+                    return looks, footprint, final
+        return looks, footprint, final
 
 
 class _Policy:
-    """When to look, and the smoothed decision (shared by replay and live streaming)."""
+    """When to look, and the smoothed decision (shared by replay and live streaming).
+
+    ``due(z)`` after each completed layer says whether to look (it depends on heights
+    only); ``update`` takes the look's class probabilities.
+    """
 
     def __init__(self, det: Detector):
         self.det, self.p = det, det.policy
@@ -179,16 +218,17 @@ class _Policy:
         self.hits = 0
         self.flagged = False
 
-    def after_layer(self, layer: int, z: float, prefix, last: bool = False) -> Look | None:
-        """``prefix()`` gives the toolpath printed so far; returns a Look when one is taken."""
+    def due(self, z: float, last: bool = False) -> bool:
         p = self.p
         if self.flagged or (z < p["min_height_mm"] and not last):
-            return None  # the first layers are a footprint, too flat to judge
-        due = z - self.last_z >= max(p["step_mm"], p["step_frac"] * max(z, 0.0))
-        if not (due or last):
-            return None
-        self.last_z = z
-        probs, _ = self.det.classify(prefix())
+            return False  # the first layers are a footprint, too flat to judge
+        if z - self.last_z >= max(p["step_mm"], p["step_frac"] * max(z, 0.0)) or last:
+            self.last_z = z
+            return True
+        return False
+
+    def update(self, layer: int, z: float, probs: np.ndarray, last: bool = False) -> Look:
+        p = self.p
         score = float(np.nan_to_num(probs[self.det.weapon].sum()))
         a = p["ema"]
         self.smoothed = score if self.smoothed is None else a * score + (1 - a) * self.smoothed
@@ -211,6 +251,7 @@ class StreamDetector:
         self.detector = detector
         self.parser = StreamParser(name)
         self._policy = _Policy(detector)
+        self._footprint = Footprint()
         self._moves = 0
         self.looks: list[Look] = []
 
@@ -240,34 +281,13 @@ class StreamDetector:
         new = []
         for i, layer in enumerate(layers):
             self._moves += len(layer)
-            k = int(layer.layer[-1]) + 1
-            j = self._moves
-            look = self._policy.after_layer(
-                k, float(layer.layer_z[-1]) if len(layer.layer_z) else 0.0,
-                lambda j=j: self.parser.prefix(j), last=closing and i == len(layers) - 1,
-            )
-            if look is not None:
-                new.append(look)
+            last = closing and i == len(layers) - 1
+            z = float(layer.layer_z[-1]) if len(layer.layer_z) else 0.0
+            if self._policy.due(z, last):
+                probs, _ = self.detector.classify(self.parser.prefix(self._moves), self._footprint)
+                new.append(self._policy.update(int(layer.layer[-1]) + 1, z, probs, last))
         self.looks += new
         return new
-
-
-def _thin(tp: Toolpath, max_layers: int) -> Toolpath:
-    """``tp`` with only the extruding moves of every k-th layer (the last included) still
-    marked extruding, at most ``max_layers`` layers: the same rule as
-    :func:`c3po.render.project`'s ``max_layers``. Arrays are shared, not copied."""
-    if tp.n_layers <= max_layers:
-        return tp
-    k = -(-tp.n_layers // max_layers)
-    return replace(tp, extrude=tp.extrude & ((tp.n_layers - 1 - tp.layer) % k == 0))
-
-
-def _select(tp: Toolpath, idx: np.ndarray) -> Toolpath:
-    """The moves ``idx`` (sorted indices) of ``tp`` as a Toolpath."""
-    return Toolpath(
-        start=tp.start[idx], end=tp.end[idx], e=tp.e[idx], extrude=tp.extrude[idx], feed=tp.feed[idx],
-        layer=tp.layer[idx], line=tp.line[idx], tool=tp.tool[idx], layer_z=tp.layer_z, lines=tp.lines,
-    )
 
 
 def load_toolpath(source, name: str) -> Toolpath:

@@ -27,6 +27,8 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import queue
+import threading
 import zlib
 from pathlib import Path
 from typing import BinaryIO
@@ -186,8 +188,41 @@ def _open(source, name: str) -> tuple[BinaryIO, str]:
         head = raw.read(2)
         raw.seek(pos)
     if head == b"\x1f\x8b":
-        raw = gzip.GzipFile(fileobj=raw, mode="rb")
+        raw = _Gunzip(raw)
     return raw, str(name)
+
+
+class _Gunzip:
+    """A gzip stream (one or more members) read in large pieces: zlib then works
+    without the GIL for a whole piece, unlike ``gzip.GzipFile``'s small reads."""
+
+    PIECE = 1 << 20
+
+    def __init__(self, raw: BinaryIO):
+        self.raw = raw
+        self.z = zlib.decompressobj(31)
+        self.started = False  # the current member has input
+
+    def read(self, n: int) -> bytes:
+        while True:
+            src = self.z.unconsumed_tail
+            if not src:
+                if self.z.eof:  # a member ended: what follows is the next member, or nothing
+                    src = self.z.unused_data
+                    self.z, self.started = zlib.decompressobj(31), False
+                if not src:
+                    src = self.raw.read(self.PIECE)
+                if not src:
+                    if self.started:
+                        raise EOFError("compressed file ended before the end-of-stream marker was reached")
+                    return b""
+            self.started = True
+            out = self.z.decompress(src, n)
+            if out:
+                return out
+
+    def close(self) -> None:
+        self.raw.close()
 
 
 def parse_gcode(
@@ -209,23 +244,63 @@ def parse_gcode(
     raw, name = _open(source, name)
     sc = Scanner(name, arc_tolerance)
     total = 0
+    reader = _ReadAhead(raw, name)
     try:
-        while True:
-            try:
-                chunk = raw.read(CHUNK)
-            except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
-                raise GcodeError(f"{name}: cannot read the file ({exc}); is it a complete .gcode or .gcode.gz?") from exc
-            if not chunk:
-                break
+        for chunk in reader:
             total += len(chunk)
             sc.feed(chunk)
         if total == 0:
             raise GcodeError(f"{name}: the file is empty; give a G-code file with moves")
         sc.feed(b"", final=True)
     finally:
+        reader.stop()
         if raw is not source:
             raw.close()
     return sc.finish()
+
+
+class _ReadAhead:
+    """Chunks of a binary file read (and gunzipped) by a thread while the caller scans
+    the previous one: zlib and the numba scanner both release the GIL, so a .gz file
+    parses in about the time of the slower of the two. At most two chunks wait."""
+
+    def __init__(self, raw: BinaryIO, name: str):
+        self.raw, self.name = raw, name
+        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self.halt = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="c3po-read-ahead", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.halt.is_set():
+            try:
+                item = self.raw.read(CHUNK)
+            except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+                item = GcodeError(f"{self.name}: cannot read the file ({exc}); is it a complete .gcode or .gcode.gz?")
+            except Exception as exc:  # noqa: BLE001 - handed to the caller's thread, raised there
+                item = exc
+            while not self.halt.is_set():
+                try:
+                    self.queue.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if not isinstance(item, bytes) or not item:
+                return
+
+    def __iter__(self):
+        while True:
+            item = self.queue.get()
+            if isinstance(item, BaseException):
+                raise item
+            if not item:
+                return
+            yield item
+
+    def stop(self) -> None:
+        """End the thread (the caller stopped early, e.g. on a parse error)."""
+        self.halt.set()
+        self.thread.join()
 
 
 class StreamParser:

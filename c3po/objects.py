@@ -5,6 +5,9 @@ classified on its own. Objects are the connected components of the extruding mov
 XY footprint (rasterised at ``cell`` mm, so parts closer than about one cell merge).
 Components printed only on the first layers (skirt, purge line) are dropped while
 real objects remain.
+
+A :class:`Footprint` grows with the print: ``add`` marks only the new moves, so a
+streaming detector that looks at the plate again and again pays for each move once.
 """
 
 from __future__ import annotations
@@ -17,81 +20,163 @@ from c3po._jit import njit
 from c3po.toolpath import Toolpath
 
 
-def _label(grid: np.ndarray) -> tuple[np.ndarray, int]:
-    """4-connected component labels of a boolean grid (H, W) -> int32 (H, W), count."""
-    h, w = grid.shape
-    idx = np.arange(h * w).reshape(h, w)
+class Footprint:
+    """The XY footprint of a print so far, and the grid cell each move starts in.
 
-    # union along rows and columns, vectorised: repeat min-label propagation to a fixpoint
-    lab = np.where(grid, idx, h * w)
-    while True:
-        new = lab.copy()
-        new[:, 1:] = np.where(grid[:, 1:] & grid[:, :-1], np.minimum(new[:, 1:], new[:, :-1]), new[:, 1:])
-        new[:, :-1] = np.where(grid[:, :-1] & grid[:, 1:], np.minimum(new[:, :-1], new[:, 1:]), new[:, :-1])
-        new[1:] = np.where(grid[1:] & grid[:-1], np.minimum(new[1:], new[:-1]), new[1:])
-        new[:-1] = np.where(grid[:-1] & grid[1:], np.minimum(new[:-1], new[1:]), new[:-1])
-        # pointer jumping: a cell takes the label of the cell its label names
-        flat = new.ravel()
-        inside = flat < h * w
-        flat[inside] = flat[flat[inside]]
-        if np.array_equal(new, lab):
-            break
-        lab = new
-    uniq, inv = np.unique(lab[grid], return_inverse=True)
-    out = np.full((h, w), -1, np.int32)
-    out[grid] = inv
-    return out, len(uniq)
-
-
-def split_objects(tp: Toolpath, cell: float = 2.0, min_layers: int = 3) -> list[np.ndarray]:
-    """Indices of the extruding moves of each object on the plate, largest first.
-
-    returns : list of (m_i,) int64 arrays indexing ``tp``'s moves
+    ``add(tp, i, j)`` marks moves ``[i, j)`` of a toolpath whose moves ``[0, i)`` were
+    added before; ``objects(tp, ranges)`` gives each object's moves.
     """
-    ext = np.flatnonzero(tp.extrude)
-    if len(ext) == 0:
-        return []
-    x0, y0, x1, y1 = _bounds_xy(tp.start, tp.end, ext)
-    x0, y0 = x0 - cell, y0 - cell  # a free border keeps every mark inside the grid
-    grid = np.zeros((int((y1 - y0) / cell) + 3, int((x1 - x0) / cell) + 3), np.bool_)
-    start_cell = np.zeros((len(ext), 2), np.int64)
-    _mark(tp.start, tp.end, ext, x0, y0, cell, grid, start_cell)
-    labels, count = _label(grid)
-    if count == 1:
-        return [ext]
-    seg_label = labels[start_cell[:, 1], start_cell[:, 0]]  # a move lies in its start's component
-    layers = tp.layer[ext]
-    groups = [ext[seg_label == k] for k in range(count)]
-    tall = [g for k, g in enumerate(groups) if len(np.unique(layers[seg_label == k])) >= min_layers]
-    groups = tall or groups
-    return sorted(groups, key=len, reverse=True)
+
+    def __init__(self, cell: float = 2.0, min_layers: int = 3):
+        self.cell, self.min_layers = float(cell), min_layers
+        self.grid = np.zeros((0, 0), np.bool_)
+        self.bottom = np.zeros((0, 0), np.int32)  # lowest and highest layer marked in each cell
+        self.top = np.zeros((0, 0), np.int32)
+        self.origin = np.zeros(2, np.int64)  # absolute cell of grid[0, 0] (x, y)
+        self.start_cell = np.zeros((0, 2), np.int64)  # absolute (x, y) cell of each move's start
+        self.n = 0
+        self._labels: tuple[np.ndarray, int] | None = None
+
+    def add(self, tp: Toolpath, i: int, j: int) -> None:
+        if i != self.n:
+            raise ValueError(f"moves must be added in order: expected move {self.n}, got {i}")
+        if j <= i:
+            return
+        box = _bounds_xy(tp.start, tp.end, tp.extrude, i, j)
+        if box[0] <= box[2]:
+            self._cover(*(int(math.floor(v / self.cell)) for v in box))
+        if len(self.start_cell) < j:
+            grown = np.zeros((max(j, 2 * len(self.start_cell)), 2), np.int64)
+            grown[: self.n] = self.start_cell[: self.n]
+            self.start_cell = grown
+        _mark(tp.start, tp.end, tp.extrude, tp.layer, i, j, self.cell, self.origin, self.grid, self.bottom, self.top,
+              self.start_cell)
+        self.n = j
+        self._labels = None
+
+    def _cover(self, x0: int, y0: int, x1: int, y1: int) -> None:
+        """Grow the grids (with room to spare) so cells x0..x1, y0..y1 lie inside them."""
+        h, w = self.grid.shape
+        ox, oy = self.origin
+        if h and ox <= x0 and oy <= y0 and x1 < ox + w and y1 < oy + h:
+            return
+        if h:
+            x0, y0, x1, y1 = min(x0, ox), min(y0, oy), max(x1, ox + w - 1), max(y1, oy + h - 1)
+        pad = 8
+        shape = (y1 - y0 + 1 + 2 * pad, x1 - x0 + 1 + 2 * pad)
+        nx, ny = x0 - pad, y0 - pad
+        grids = []
+        for old, fill in ((self.grid, False), (self.bottom, np.iinfo(np.int32).max), (self.top, -1)):
+            new = np.full(shape, fill, old.dtype)
+            if h:
+                new[oy - ny : oy - ny + h, ox - nx : ox - nx + w] = old
+            grids.append(new)
+        self.grid, self.bottom, self.top = grids
+        self.origin = np.array([nx, ny], np.int64)
+
+    def labels(self) -> tuple[np.ndarray, int]:
+        """4-connected component labels of the grid (int32, -1 empty) and their count."""
+        if self._labels is None:
+            lab = np.full(self.grid.shape, -1, np.int32)
+            self._labels = lab, _label(self.grid, lab)
+        return self._labels
+
+    def objects(self, tp: Toolpath, ranges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each object's extruding moves within ``ranges`` (move index ranges of ``tp``,
+        whose moves were all added), largest first: (P, len(tp)) bool masks, (P,) counts.
+
+        A move belongs to the component of its start cell. Components spanning fewer than
+        ``min_layers`` layers (skirt, purge line) are dropped while a taller one remains.
+        """
+        lab, count = self.labels()
+        inside = lab >= 0
+        high = np.full(count, -1, np.int64)
+        np.maximum.at(high, lab[inside], self.top[inside])
+        low = np.full(count, np.iinfo(np.int32).max, np.int64)
+        np.minimum.at(low, lab[inside], self.bottom[inside])
+        tall = high - low + 1 >= self.min_layers
+        if not tall.any():
+            tall[:] = True
+        slot = np.where(tall, np.cumsum(tall) - 1, -1)
+        masks = np.zeros((int(tall.sum()), len(tp)), np.bool_)
+        counts = np.zeros(len(masks), np.int64)
+        _assign(tp.extrude, self.start_cell, self.origin, lab, slot, ranges, masks, counts)
+        order = [k for k in np.argsort(-counts, kind="stable") if counts[k]]
+        return masks[order], counts[order]
 
 
 @njit(cache=True, nogil=True)
-def _mark(a, b, idx, x0, y0, cell, grid, start_cell):
-    """Set the grid cells each segment a[j] -> b[j], j in idx, crosses (sampled each half cell)."""
-    for i in range(len(idx)):
-        j = idx[i]
+def _label(grid, lab):
+    """Label 4-connected components of ``grid`` (H, W) bool into ``lab`` (-1 filled);
+    returns the count. Flood fill with an explicit stack."""
+    h, w = grid.shape
+    stack = np.empty(h * w, np.int64)
+    count = 0
+    for y in range(h):
+        for x in range(w):
+            if not grid[y, x] or lab[y, x] >= 0:
+                continue
+            lab[y, x] = count
+            top = 0
+            stack[0] = y * w + x
+            top = 1
+            while top > 0:
+                top -= 1
+                cy, cx = divmod(stack[top], w)
+                for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+                    ny, nx = cy + dy, cx + dx
+                    if 0 <= ny < h and 0 <= nx < w and grid[ny, nx] and lab[ny, nx] < 0:
+                        lab[ny, nx] = count
+                        stack[top] = ny * w + nx
+                        top += 1
+            count += 1
+    return count
+
+
+@njit(cache=True, nogil=True)
+def _mark(a, b, extrude, layer, i0, i1, cell, origin, grid, bottom, top, start_cell):
+    """Set the grid cells each extruding segment a[j] -> b[j], i0 <= j < i1, crosses
+    (sampled every half cell), widen their layer span, and record the absolute cell of
+    every move's start."""
+    ox, oy = origin[0], origin[1]
+    for j in range(i0, i1):
         ax, ay = a[j, 0], a[j, 1]
+        start_cell[j, 0] = int(math.floor(ax / cell))
+        start_cell[j, 1] = int(math.floor(ay / cell))
+        if not extrude[j]:
+            continue
         dx, dy = b[j, 0] - ax, b[j, 1] - ay
         n = int(math.ceil(math.sqrt(dx * dx + dy * dy) / (cell / 2))) + 1
         for k in range(n + 1):
             t = k / n
-            cx = int((ax + dx * t - x0) / cell)
-            cy = int((ay + dy * t - y0) / cell)
+            cy = int(math.floor((ay + dy * t) / cell)) - oy
+            cx = int(math.floor((ax + dx * t) / cell)) - ox
             grid[cy, cx] = True
-            if k == 0:
-                start_cell[i, 0] = cx
-                start_cell[i, 1] = cy
+            bottom[cy, cx] = min(bottom[cy, cx], layer[j])
+            top[cy, cx] = max(top[cy, cx], layer[j])
 
 
 @njit(cache=True, nogil=True)
-def _bounds_xy(a, b, idx):
-    """(xmin, ymin, xmax, ymax) over segments a[j], b[j], j in idx (float64 (4,))."""
+def _assign(extrude, start_cell, origin, lab, slot, ranges, masks, counts):
+    """masks[slot[c], j] = True for each extruding move j in ``ranges`` whose start cell
+    has component c (slot -1: dropped); counts per slot."""
+    for r in range(ranges.shape[0]):
+        for j in range(ranges[r, 0], ranges[r, 1]):
+            if extrude[j]:
+                s = slot[lab[start_cell[j, 1] - origin[1], start_cell[j, 0] - origin[0]]]
+                if s >= 0:
+                    masks[s, j] = True
+                    counts[s] += 1
+
+
+@njit(cache=True, nogil=True)
+def _bounds_xy(a, b, extrude, i0, i1):
+    """(xmin, ymin, xmax, ymax) over extruding segments i0 <= j < i1 (float64 (4,))."""
     x0 = y0 = np.inf
     x1 = y1 = -np.inf
-    for i in range(len(idx)):
-        j = idx[i]
+    for j in range(i0, i1):
+        if not extrude[j]:
+            continue
         x0 = min(x0, a[j, 0], b[j, 0])
         y0 = min(y0, a[j, 1], b[j, 1])
         x1 = max(x1, a[j, 0], b[j, 0])

@@ -5,6 +5,9 @@ front (XZ) and side (YZ) planes. Each view is scaled to the object's extent on t
 plane, aspect ratio kept, centred, with a ``margin`` on every side. Lines are as wide as
 the extrusion (estimated from E per mm and the layer height) and anti-aliased; the ink
 piling up where moves overlap becomes grey levels, ``255 (1 - exp(-ink / mean ink))``.
+A tall print draws at most one layer per pixel of image size, evenly spaced: the tone
+mapping normalises ink, so the image barely changes while the cost stops growing with
+the layer count (a 28 px view of a 600-layer print draws 28 layers).
 
 The virtual camera (the "during printing" case) watches the print from a fixed
 perspective camera, one frame after each layer, with the bed drawn as a checkerboard
@@ -37,6 +40,7 @@ VIEWS = ("top", "front", "side")
 VIEW_AXES = np.array([[0, 1], [0, 2], [1, 2]], dtype=np.int64)
 FILAMENT_DIAMETER = 1.75  # mm
 DEFAULT_WIDTH = 0.45  # mm, used when the toolpath gives no estimate
+LAYERS_PER_PX = 1.0  # projections draw at most one layer per pixel of image size (see project_views)
 
 
 def extruding(tp: Toolpath) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +54,8 @@ def extrusion_width(tp: Toolpath, filament_diameter: float = FILAMENT_DIAMETER) 
     Filament over XY path length of the extruding moves longer than 0.5 mm, and the mean
     layer height; clipped to [0.2, 2] mm (volumetric E or a single layer fall back sensibly).
     """
-    lo, hi, e_sum, l_sum = _raster.extrude_stats(tp.start, tp.end, tp.e, tp.extrude)
+    whole, identity = np.array([[0, len(tp)]], np.int64), np.array([1.0, 0.0])
+    lo, hi, e_sum, l_sum = _raster.extrude_stats(tp.start, tp.end, tp.e, tp.extrude, whole, identity)
     return _width(e_sum, l_sum, tp.layer_z, filament_diameter)
 
 
@@ -62,24 +67,8 @@ def _width(e_sum: float, l_sum: float, layer_z: np.ndarray, filament_diameter: f
     return float(np.clip(e_sum / l_sum * area / max(height, 0.05), 0.2, 2.0))
 
 
-def rotate_z(start: np.ndarray, end: np.ndarray, angle: float, centre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rotate segments (n, 3) float32 about the vertical axis through ``centre`` (2,), radians."""
-    c, s = np.float32(math.cos(angle)), np.float32(math.sin(angle))
-    cx, cy = np.float32(centre[0]), np.float32(centre[1])
-
-    def rot(p: np.ndarray) -> np.ndarray:  # elementwise: no BLAS threads (they stall forked workers)
-        out = np.empty(p.shape, np.float32)
-        x, y = p[:, 0] - cx, p[:, 1] - cy
-        out[:, 0] = c * x - s * y + cx
-        out[:, 1] = s * x + c * y + cy
-        out[:, 2] = p[:, 2]
-        return out
-
-    return rot(start), rot(end)
-
-
-def canonical_angle(start: np.ndarray, end: np.ndarray) -> tuple[float, np.ndarray]:
-    """Rotation (radians) and centre (2,) that put the footprint's principal axis along +x.
+def canonical_angle(start: np.ndarray, end: np.ndarray) -> float:
+    """Rotation about Z (radians) that puts the footprint's principal axis along +x.
 
     Moments of the segment midpoints weighted by length; the sign is chosen so the third
     moment along x is positive (the heavier tail points to +x), which makes the pose
@@ -97,70 +86,109 @@ def canonical_angle(start: np.ndarray, end: np.ndarray) -> tuple[float, np.ndarr
     x = d[:, 0] * c - d[:, 1] * s
     if (w * x**3).sum() < 0:
         angle += math.pi
-    return angle, centre
+    return angle
 
 
-def project(
+def drawn_layers(n_layers: int, size: int, layers_per_px: float = LAYERS_PER_PX) -> np.ndarray:
+    """Indices of the layers a ``size`` px projection draws: all of them up to
+    ``ceil(layers_per_px * size)``, else that many evenly spaced, first and last included
+    (``layers_per_px`` 0: all)."""
+    budget = math.ceil(layers_per_px * size)
+    if not layers_per_px or n_layers <= budget:
+        return np.arange(n_layers)
+    return np.unique(np.round(np.linspace(0, n_layers - 1, budget)).astype(np.int64))
+
+
+def drawn_ranges(tp: Toolpath, size: int, layers_per_px: float = LAYERS_PER_PX) -> np.ndarray:
+    """(R, 2) int64 half-open ranges of the moves a ``size`` px projection draws."""
+    return _ranges(tp, drawn_layers(tp.n_layers, size, layers_per_px))
+
+
+def _ranges(tp: Toolpath, layers: np.ndarray) -> np.ndarray:
+    """(R, 2) int64 half-open move ranges of ``layers`` (all moves when all layers)."""
+    if len(layers) == tp.n_layers:
+        return np.array([[0, len(tp)]], np.int64)
+    bounds = np.searchsorted(tp.layer, np.arange(tp.n_layers + 1, dtype=tp.layer.dtype)).astype(np.int64)
+    bounds[-1] = len(tp)
+    return np.stack([bounds[layers], bounds[layers + 1]], axis=1)
+
+
+def project(tp: Toolpath, size: int = 64, **kw) -> np.ndarray:
+    """Projections of a toolpath: :func:`project_views` without the view names."""
+    return project_views(tp, size, **kw)[0]
+
+
+def project_views(
     tp: Toolpath,
     size: int = 64,
     *,
+    views: tuple[str, ...] = VIEWS,
     margin: float = 0.1,
     line_width: float | None = None,
     canonical: bool = False,
-    max_layers: int | None = None,
-) -> np.ndarray:
+    rotate_deg: float = 0.0,
+    layers_per_px: float = LAYERS_PER_PX,
+    select: np.ndarray | None = None,
+) -> tuple[np.ndarray, list[str]]:
     """Top (XY), front (XZ) and side (YZ) views of the extruding moves.
 
-    size       : image side, px (28 for the 61k preset, 64 or 128 for C3PO)
-    margin     : empty border on each side, as a fraction of ``size``
-    line_width : extrusion width, mm; None estimates it (:func:`extrusion_width`)
-    canonical  : rotate about Z first so the footprint's principal axis lies along +x
-                 (see :func:`canonical_angle`); off by default
-    max_layers : draw only every k-th layer (the last one included) so that at most this
-                 many are drawn; the tone mapping normalises ink, so a tall print looks
-                 the same at a fraction of the cost (None: every layer)
-    returns    : (3, size, size) uint8, views in :data:`VIEWS` order, y (or z) upwards
+    size          : image side, px (28 for the 61k preset, 64 or 128 for C3PO)
+    views         : names from :data:`VIEWS`, or ``"silhouette"``: the view where the
+                    object covers the largest box (the top view of a part lying flat, a
+                    side view of one standing on its edge)
+    margin        : empty border on each side, as a fraction of ``size``
+    line_width    : extrusion width, mm; None estimates it (:func:`extrusion_width`)
+    canonical     : rotate about Z so the footprint's principal axis lies along +x (see
+                    :func:`canonical_angle`; replaces ``rotate_deg``); off by default
+    rotate_deg    : rotate the toolpath about Z first (a new pose of a sliced object)
+    layers_per_px : draw at most this many layers per pixel of ``size``, evenly spaced
+                    (:func:`drawn_layers`; 0: all). Ink is normalised, so a tall print
+                    looks the same at a fraction of the cost
+    select        : (n,) bool, draw only these moves, all extruding (one object of a
+                    plate); None: all
+    returns       : (len(views), size, size) uint8 images, y (or z) upwards, and the
+                    names of the views drawn
     """
-    start, end = tp.start, tp.end
-    if canonical and tp.extrude.any():
-        start, end = rotate_z(start, end, *canonical_angle(*extruding(tp)))
-    lo, hi, e_sum, l_sum = _raster.extrude_stats(start, end, tp.e, tp.extrude)
+    ranges = drawn_ranges(tp, size, layers_per_px)
+    drawn = tp.extrude if select is None else select
+    angle = math.radians(rotate_deg)
+    if canonical:
+        mask = np.zeros(len(tp), np.bool_)
+        for a, b in ranges:
+            mask[a:b] = drawn[a:b]
+        if mask.any():
+            angle = canonical_angle(tp.start[mask], tp.end[mask])
+    rot = np.array([math.cos(angle), math.sin(angle)])
+    lo, hi, e_sum, l_sum = _raster.extrude_stats(tp.start, tp.end, tp.e, drawn, ranges, rot)
     width = _width(e_sum, l_sum, tp.layer_z) if line_width is None else float(line_width)
-    drawn = tp.extrude
-    if max_layers and tp.n_layers > max_layers:
-        k = -(-tp.n_layers // max_layers)
-        drawn = drawn & ((tp.n_layers - 1 - tp.layer) % k == 0)
-    return _project(start, end, drawn, lo, hi, size, margin, width)
-
-
-def project_segments(
-    start: np.ndarray,
-    end: np.ndarray,
-    extrude: np.ndarray,
-    size: int = 64,
-    *,
-    margin: float = 0.1,
-    line_width: float = DEFAULT_WIDTH,
-) -> np.ndarray:
-    """:func:`project` over raw segments: start, end (n, 3) float32 mm, extrude (n,) bool."""
-    start = np.ascontiguousarray(start, dtype=np.float32)
-    end = np.ascontiguousarray(end, dtype=np.float32)
-    lo, hi, _, _ = _raster.extrude_stats(start, end, np.zeros(len(start), np.float32), extrude)
-    return _project(start, end, extrude, lo, hi, size, margin, line_width)
-
-
-def _project(start, end, extrude, lo, hi, size, margin, width) -> np.ndarray:
-    out = np.zeros((3, size, size), np.uint8)
+    names = [VIEWS[_silhouette(lo, hi)] if v == "silhouette" else v for v in views]
+    for v in names:
+        if v not in VIEWS:
+            raise ValueError(f"unknown view {v!r}; use {', '.join(VIEWS)} or silhouette")
+    out = np.zeros((len(names), size, size), np.uint8)
     if not lo[0] <= hi[0]:
-        return out  # nothing extrudes
-    ext = hi[VIEW_AXES] - lo[VIEW_AXES]  # (3, 2) extent of each view
+        return out, names  # nothing extrudes
+    axes = VIEW_AXES[[VIEWS.index(v) for v in names]]
+    ext = hi[axes] - lo[axes]  # (V, 2) extent of each view
     scale = size * (1 - 2 * margin) / np.maximum(ext.max(1), 1e-3)
-    mid = 0.5 * (lo + hi)[VIEW_AXES]
+    mid = 0.5 * (lo + hi)[axes]
     offset = np.stack([size / 2 - mid[:, 0] * scale, size / 2 + mid[:, 1] * scale], axis=1)
-    ink = np.zeros((3, 2, size + 4, size + 4), np.float32)
-    _raster.project_ink(start, end, extrude, VIEW_AXES, scale, offset, width * scale, ink)
+    rows = np.array([[rot[0], -rot[1], 0.0], [rot[1], rot[0], 0.0], [0.0, 0.0, 1.0]])  # rotation about Z
+    affine = np.zeros((len(names), 2, 4))
+    affine[:, 0, :3] = rows[axes[:, 0]] * scale[:, None]
+    affine[:, 0, 3] = offset[:, 0]
+    affine[:, 1, :3] = -rows[axes[:, 1]] * scale[:, None]  # image rows grow downwards
+    affine[:, 1, 3] = offset[:, 1]
+    ink = np.zeros((len(names), 2, size + 4, size + 4), np.float32)
+    _raster.project_ink(tp.start, tp.end, drawn, ranges, affine, width * scale, ink)
     _raster.tone(ink[:, 0, 2:-2, 2:-2] + ink[:, 1, 2:-2, 2:-2], out)
-    return out
+    return out, names
+
+
+def _silhouette(lo: np.ndarray, hi: np.ndarray) -> int:
+    """Index in :data:`VIEWS` of the view where a box ``lo``..``hi`` is largest."""
+    ext = hi - lo
+    return int(np.argmax([ext[0] * ext[1], ext[0] * ext[2], ext[1] * ext[2]]))
 
 
 @dataclass(frozen=True)

@@ -97,11 +97,11 @@ def run_layers(layers: list[dict], weights: dict[str, np.ndarray], x: np.ndarray
             x = x.reshape(len(x), -1)
         elif kind == "linear":
             x = x @ weights[spec["name"] + ".weight"].T + weights[spec["name"] + ".bias"]
-        elif kind == "views":
-            n_views = spec["n"]
+        elif kind == "views":  # one shared sub-network over each view: run them as one batch
+            n, n_views = len(x), spec["n"]
             per = x.shape[1] // n_views
-            feats = [run_layers(spec["sub"], weights, np.ascontiguousarray(x[:, v * per : (v + 1) * per])) for v in range(n_views)]
-            x = np.concatenate(feats, axis=1)
+            feats = run_layers(spec["sub"], weights, x.reshape(n * n_views, per, *x.shape[2:]))
+            x = feats.reshape(n, n_views * feats.shape[1])
         else:
             raise ModelError(f"unknown layer type {kind!r} in the bundle; update c3po")
     return x

@@ -261,7 +261,8 @@ def run(cfg: TrainConfig, frames: int = 12) -> dict:
     size = conf["cam_size"] if cfg.model == "sequence" else conf["proj_size"]
     input_spec = {"type": "camera" if cfg.model == "sequence" else "projections", "size": size,
                   "margin": 0.1, "canonical": bool(conf.get("canonical", False)), "frames": frames,
-                  "views": ["top"] if cfg.model == "lenet5" else ["top", "front", "side"]}
+                  "views": ["silhouette"] if conf.get("views") == "best" else ["top", "front", "side"],
+                  "layers_per_px": float(conf.get("layers_per_px", 0.0))}
     entry = add_model(out / "bundle", "camera" if cfg.model == "sequence" else "projection", model, input_spec)
     role = "camera" if cfg.model == "sequence" else "projection"  # what the detector looks for
     extra = dict(train_seconds=round(seconds, 1), model=cfg.model, params=entry["params"], data=str(cfg.data))

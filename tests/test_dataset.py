@@ -156,12 +156,3 @@ def test_cli_dataset_build_and_preview(source, tmp_path):
     assert main(["dataset", "preview", str(out), "--out", str(png)]) == 0
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert main(["dataset", "preview", str(tmp_path / "nothing"), "--out", str(png)]) == 2
-
-
-def test_silhouette_view_is_the_largest_box():
-    from c3po.dataset import _silhouette_view
-
-    flat = np.array([[0, 0, 0], [150, 100, 20]], np.float32)  # a part lying flat
-    edge = np.array([[0, 0, 0], [150, 20, 100]], np.float32)  # the same part on its edge
-    side = np.array([[0, 0, 0], [20, 150, 100]], np.float32)
-    assert [_silhouette_view(b[:1], b[1:]) for b in (flat, edge, side)] == [0, 1, 2]

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from c3po import StreamParser, parse_gcode
-from c3po.render import Camera, CameraRenderer, camera_frames, extrusion_width, project
+from c3po.render import (Camera, CameraRenderer, camera_frames, drawn_layers, drawn_ranges, extrusion_width, project,
+                         project_views)
 from tests.conftest import ROOT, SMALL_REAL_FILES
 
 
@@ -85,6 +86,39 @@ def test_any_size_and_dtype(square, size):
     views = project(square, size)
     assert views.shape == (3, size, size) and views.dtype == np.uint8
     assert views.max() > 150
+
+
+def test_silhouette_view_is_the_largest_box():
+    def walls(w, h, layers):
+        return parse_gcode(prism_gcode([(0, 0), (w, 0), (w, h), (0, h)], layers, infill=False).encode())
+
+    flat, edge, side = walls(40, 20, 3), walls(40, 2, 100), walls(2, 40, 100)  # 0.6 mm or 20 mm tall
+    assert [project_views(tp, 28, views=("silhouette",))[1] for tp in (flat, edge, side)] == [["top"], ["front"],
+                                                                                           ["side"]]
+    images, names = project_views(edge, 28, views=("silhouette", "top"))
+    np.testing.assert_array_equal(images[0], project(edge, 28)[1])
+    with pytest.raises(ValueError, match="unknown view"):
+        project_views(edge, 28, views=("back",))
+
+
+def test_tall_prints_draw_a_layer_budget():
+    tall = parse_gcode(prism_gcode(SQUARE, layers=90, infill=False).encode())
+    assert len(drawn_layers(90, 28)) == 28 and drawn_layers(90, 28)[[0, -1]].tolist() == [0, 89]
+    assert len(drawn_layers(90, 28, layers_per_px=0)) == 90 and len(drawn_layers(20, 28)) == 20
+    ranges = drawn_ranges(tall, 28)
+    drawn = np.concatenate([tall.layer[a:b] for a, b in ranges])
+    assert np.unique(drawn).tolist() == drawn_layers(90, 28).tolist() and len(drawn) == sum(b - a for a, b in ranges)
+    every = project(tall, 28, layers_per_px=0)
+    diff = np.abs(project(tall, 28).astype(int) - every).mean((1, 2))  # ink is normalised: nearly the same image
+    assert diff[0] < 0.5 and diff[1:].max() < 10  # front and side: a mild banding where layers are 0.8 px apart
+
+
+def test_rotation_about_z_turns_the_top_view():
+    rect = [(0.0, 0.0), (40.0, 0.0), (40.0, 10.0), (0.0, 10.0)]
+    tp = parse_gcode(prism_gcode(rect, layers=2).encode())
+    top, quarter = project(tp, 32, rotate_deg=0)[0], project(tp, 32, rotate_deg=90)[0]
+    np.testing.assert_allclose(np.rot90(top).astype(int), quarter, atol=40)
+    assert np.abs(np.rot90(top).astype(int) - quarter).mean() < 3
 
 
 def test_extrusion_width_is_estimated_from_e_and_layer_height(square):

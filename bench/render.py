@@ -2,7 +2,8 @@
 
     python bench/render.py [--objects N]
 
-Projections (3 views of 28x28 and 64x64) and camera frames (64x64, one per layer) from
+Projections (3 views of 28x28 and 64x64; at 28x28 also every layer drawn, the old way,
+and the single silhouette view the 61k preset keeps) and camera frames (64x64, one per layer) from
 already parsed toolpaths: real slicer output from ../shared/gcode and built-in-slicer
 output of library objects (one per class, when c3po.slicer is importable). Baselines:
 matplotlib's LineCollection (what a Python user draws with first) for projections and
@@ -111,11 +112,14 @@ def main() -> None:
     from c3po.render import camera_frames, project
 
     results = []
-    print(f"{'toolpath':22s} {'moves':>8s} {'layers':>6s} {'proj28/s':>9s} {'proj64/s':>9s} {'mpl28/s':>8s} "
+    print(f"{'toolpath':22s} {'moves':>8s} {'layers':>6s} {'proj28/s':>9s} {'all28/s':>8s} {'sil28/s':>8s} "
+          f"{'proj64/s':>9s} {'mpl28/s':>8s} "
           f"{'x':>5s} {'frames64/s':>10s} {'py/s':>7s} {'x':>5s}")
     for name, tp in toolpaths(args.objects).items():
         r = {"toolpath": name, "moves": len(tp), "layers": tp.n_layers}
         r["proj28_per_s"] = per_second(lambda: project(tp, 28), 3)
+        r["proj28_all_layers_per_s"] = per_second(lambda: project(tp, 28, layers_per_px=0), 3)
+        r["silhouette28_per_s"] = per_second(lambda: project(tp, 28, views=("silhouette",)), 1)
         r["proj64_per_s"] = per_second(lambda: project(tp, 64), 3)
         r["matplotlib28_per_s"] = per_second(lambda: matplotlib_projection(tp, 28), 3, min_time=0.2)
         r["frames64_per_s"] = per_second(lambda: camera_frames(tp, 64), tp.n_layers)
@@ -124,12 +128,15 @@ def main() -> None:
         r["proj_ratio"] = r["proj28_per_s"] / r["matplotlib28_per_s"]
         r["frames_ratio"] = r["frames64_per_s"] / r["python_frames64_per_s"]
         results.append(r)
-        print(f"{name:22s} {len(tp):8,d} {tp.n_layers:6d} {r['proj28_per_s']:9,.0f} {r['proj64_per_s']:9,.0f} "
+        print(f"{name:22s} {len(tp):8,d} {tp.n_layers:6d} {r['proj28_per_s']:9,.0f} "
+              f"{r['proj28_all_layers_per_s']:8,.0f} {r['silhouette28_per_s']:8,.0f} {r['proj64_per_s']:9,.0f} "
               f"{r['matplotlib28_per_s']:8,.0f} {r['proj_ratio']:5.0f} {r['frames64_per_s']:10,.0f} "
               f"{r['python_frames64_per_s']:7,.0f} {r['frames_ratio']:5.0f}")
     lib = [r for r in results if r["toolpath"].startswith("builtin:")] or results
     summary = {
         "median_proj28_per_s_library": float(np.median([r["proj28_per_s"] for r in lib])),
+        "median_proj28_all_layers_per_s_library": float(np.median([r["proj28_all_layers_per_s"] for r in lib])),
+        "median_silhouette28_per_s_library": float(np.median([r["silhouette28_per_s"] for r in lib])),
         "median_frames64_per_s_library": float(np.median([r["frames64_per_s"] for r in lib])),
         "median_proj_ratio_vs_matplotlib": float(np.median([r["proj_ratio"] for r in results])),
         "median_frames_ratio_vs_python": float(np.median([r["frames_ratio"] for r in results])),

@@ -98,6 +98,7 @@ def cmd_dataset_build(args: argparse.Namespace) -> int:
 
     cfg = DatasetConfig.from_preset(args.preset, per_class=args.per_class, source=args.source, slicer=args.slicer,
                                     seed=args.seed, scale=args.scale, slice_cache=args.slice_cache,
+                                    proj_images=args.proj_images, seq_frames=args.seq_frames,
                                     classes=args.classes.split(",") if args.classes else None)
     t = build(cfg, args.out, workers=args.workers, progress=not args.quiet)
     split = " ".join(f"{k} {t[k]:.1f}s" for k in ("slice", "parse", "render", "write"))
@@ -201,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
     d.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
     d.add_argument("--scale", type=float, default=None, help="build this fraction of the preset (default: 1)")
+    d.add_argument("--proj-images", type=int, default=None, help="projections in all, before --scale (default: preset's)")
+    d.add_argument("--seq-frames", type=int, default=None, help="camera frames in all, before --scale (default: preset's)")
     d.add_argument("--classes", default=None,
                    help="comma-separated classes (default: the ten default classes; add 'other' for generic parts)")
     d.add_argument("--slice-cache", default=None, help="folder of sliced G-code shared by builds (default: none)")

@@ -4,7 +4,7 @@
 
 Calibration objects are procedural objects of dataset seed 555 (training uses seed 0,
 the evaluation suite in bench/suite.py seed 777), in random poses, sliced by the
-built-in slicer. Each print is replayed once with a policy that never stops, keeping
+built-in slicer, PrusaSlicer and CuraEngine (a printer will not run our slicer). Each print is replayed once with a policy that never stops, keeping
 the raw weapon score of every look; policies (streaming threshold, hold, EMA) are then
 simulated on those scores. The chosen policy maximises the share of weapons stopped
 while printing minus ``FALSE_STOP_COST`` times the share of clear prints stopped, then
@@ -22,6 +22,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "data" / "build" / "calibration"
@@ -30,27 +31,38 @@ SEED = 555
 FALSE_STOP_COST = 5  # stopping a clear print costs as much as letting five weapons print to the end
 
 
-def prints(per_class: int) -> list[tuple[str, Path]]:
+def _slice(job) -> tuple[str, str, bool]:
+    """(label, path, ok) of one calibration print, sliced unless cached."""
+    label, i, slicer = job
+    path = CACHE / slicer / f"{label}_{i:03d}.gcode.gz"
+    if path.exists():
+        return label, str(path), True
     from c3po.shapes.pose import apply_pose, random_pose
-    from c3po.shapes.registry import create_shape, list_shapes
+    from c3po.shapes.registry import create_shape
     from c3po.shapes.source import object_seed
     from c3po.slicer import slice_mesh
 
-    out = []
-    for label in list_shapes(extra=True):
-        for i in range(per_class):
-            path = CACHE / f"{label}_{i:03d}.gcode.gz"
-            if not path.exists():
-                rng = np.random.default_rng([SEED, zlib.crc32(label.encode()), i])
-                try:
-                    mesh = apply_pose(create_shape(label, object_seed(label, i, SEED)), random_pose(rng))
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_bytes(gzip.compress(slice_mesh(mesh), 1))
-                except Exception as exc:  # noqa: BLE001 - skip the odd failed object
-                    print(f"calibration: {label} {i}: {exc}")
-                    continue
-            out.append((label, path))
-    return out
+    rng = np.random.default_rng([SEED, zlib.crc32(label.encode()), i])
+    try:
+        mesh = apply_pose(create_shape(label, object_seed(label, i, SEED)), random_pose(rng))
+        gcode = slice_mesh(mesh, slicer=slicer)
+    except Exception as exc:  # noqa: BLE001 - skip the odd failed object
+        print(f"calibration: {label} {i} with {slicer}: {exc}")
+        return label, str(path), False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(gcode, 1))
+    return label, str(path), True
+
+
+def prints(per_class: int, slicers: list[str]) -> list[tuple[str, Path]]:
+    """(label, path) of the calibration prints: every class, ``per_class`` objects, each slicer."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from c3po.shapes.registry import list_shapes
+
+    jobs = [(label, i, s) for s in slicers for label in list_shapes(extra=True) for i in range(per_class)]
+    with ProcessPoolExecutor(2) as pool:
+        return [(label, Path(path)) for label, path, ok in pool.map(_slice, jobs) if ok]
 
 
 def simulate(curves, layers, weapon, thr_final, thr, hold, ema):
@@ -72,6 +84,7 @@ def simulate(curves, layers, weapon, thr_final, thr, hold, ema):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-class", type=int, default=8)
+    ap.add_argument("--slicers", default="builtin,prusa,cura", help="slicers of the calibration prints")
     ap.add_argument("--rescan", action="store_true", help="rescan the prints (after retraining)")
     args = ap.parse_args()
     from c3po.detect import Detector
@@ -84,7 +97,7 @@ def main() -> None:
         curves, layers, weapon = json.loads(looks.read_text())
     else:
         curves, layers, weapon = [], [], []
-        for label, path in prints(args.per_class):
+        for label, path in tqdm(prints(args.per_class, args.slicers.split(",")), desc="calibration scans"):
             v = det.scan(path)
             curves.append([c["score"] for c in v.curve])
             layers.append(([c["layer"] for c in v.curve], v.layers))

@@ -450,3 +450,13 @@ def test_scanner_split_anywhere_equals_whole():
         sc.feed(text[:cut])
         sc.feed(text[cut:], final=True)
         assert sc.toolpath().equals(whole)
+
+
+def test_multi_member_gzip_equals_one_stream(tmp_path):
+    text = b"".join(f"G1 X{i % 50} Y{i % 7} E{0.1 * i:.2f}\n".encode() for i in range(3000))
+    cut = len(text) // 3 + 5  # a member ends in the middle of a line
+    two = gzip.compress(text[:cut]) + gzip.compress(text[cut:])
+    (tmp_path / "two.gcode.gz").write_bytes(two)
+    assert parse_gcode(tmp_path / "two.gcode.gz").equals(parse_gcode(text))
+    with pytest.raises(GcodeError, match="cannot read"):
+        parse_gcode(two[:-10])  # the second member is truncated

@@ -4,7 +4,8 @@
 
 * lenet5 on the object-disjoint test split of the 61k preset (target >= 99.5%);
 * the detector (models/default) on held-out G-code (bench/suite.py): unseen objects in
-  random poses, sliced by the built-in slicer, PrusaSlicer and CuraEngine — 10-class
+  random poses, sliced by the built-in slicer, PrusaSlicer and CuraEngine, with their
+  default settings and with random print settings per object (``*-varied``) — 10-class
   accuracy, weapon recall (target >= 99%) and false-positive rate (target <= 1%) per
   slicer, confusion matrices and ROC curves as PNGs;
 * out of distribution: PrusaSlicer's sample shapes and OpenSCAD's examples, sliced by the
@@ -75,7 +76,7 @@ def main() -> None:
     for role, m in result["models"].items():
         print(f"{role:10s} test accuracy {m.get('accuracy')}, trained in {m.get('train_seconds')} s")
     for slicer, m in by_slicer.items():
-        print(f"detector [{slicer:7s}] n={m['n']}: 10-class {m['accuracy_10_class']:.3f}, weapon recall "
+        print(f"detector [{slicer:14s}] n={m['n']}: 10-class {m['accuracy_10_class']:.3f}, weapon recall "
               f"{m['weapon_recall']:.3f}, false positives {m['false_positive_rate']:.3f}")
     o = result["out_of_distribution"]
     print(f"out of distribution: {o['flagged']}/{o['n']} flagged ({o['flagged_share']:.1%}) {o['flagged_files']}")

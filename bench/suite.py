@@ -2,7 +2,10 @@
 
 * unseen objects: procedural objects of every class drawn with dataset seed 777 (the
   training data uses seed 0), each in a random pose (flat, flipped or on an edge, any
-  Z angle, 0.5-1.5x), sliced by the built-in slicer, PrusaSlicer and CuraEngine;
+  Z angle, 0.5-1.5x), sliced by the built-in slicer, PrusaSlicer and CuraEngine with
+  their default settings, and again by each with random print settings per object
+  (``SLICER-varied``: layer height, extrusion width, walls, solid layers, infill; see
+  ``c3po.dataset.random_settings``);
 * out of distribution: real meshes no generator made — PrusaSlicer's sample shapes and
   OpenSCAD's examples (rendered with ``openscad -o``), sliced by the built-in slicer and
   PrusaSlicer.
@@ -24,7 +27,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "data" / "build" / "suite"
-SLICERS = ("builtin", "prusa", "cura")
+SLICERS = ("builtin", "prusa", "cura", "builtin-varied", "prusa-varied", "cura-varied")
 SUITE_SEED = 777
 
 
@@ -38,10 +41,16 @@ def _slice_unseen(job) -> tuple[str, str | None]:
     from c3po.shapes.source import object_seed
     from c3po.slicer import slice_mesh
 
+    from c3po.dataset import random_settings
+    from c3po.slicer import SliceConfig
+
     rng = np.random.default_rng([SUITE_SEED, zlib.crc32(label.encode()), i])
+    backend, varied = slicer.removesuffix("-varied"), slicer.endswith("-varied")
     try:
         mesh = apply_pose(create_shape(label, object_seed(label, i, SUITE_SEED)), random_pose(rng))
-        gcode = slice_mesh(mesh, slicer=slicer)
+        settings_rng = np.random.default_rng([SUITE_SEED, zlib.crc32(label.encode()), i, 1])
+        config = SliceConfig(**random_settings(settings_rng)) if varied else None
+        gcode = slice_mesh(mesh, slicer=backend, config=config)
     except Exception as exc:  # noqa: BLE001 - report and go on: one failed slice must not stop the suite
         return str(out), f"{type(exc).__name__}: {exc}"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -77,6 +77,8 @@ class DatasetConfig:
                        "best": one image, the view where the object covers the largest box
                        (its silhouette: the top view of a part lying flat, a side view of one
                        on its edge)
+    vary_settings    : slice each object with its own print settings (random_settings),
+                       not the slicer defaults, so a model meets the variety of real prints
     layers_per_px    : projections draw at most this many layers per pixel of image size
                        (c3po.render.drawn_layers; 0: every layer)
     slice_cache      : folder of sliced G-code reused across builds ("" : none); a cached
@@ -104,6 +106,7 @@ class DatasetConfig:
     proj_partial: float = 0.0
     views: str = "all"
     layers_per_px: float = 1.0
+    vary_settings: bool = False
     slice_cache: str = ""
 
     @classmethod
@@ -191,11 +194,17 @@ def _toolpath(cfg: DatasetConfig, unit: Unit, rng: np.random.Generator, times: d
         slicer = cfg.slicer if cfg.slicer != "mix" else SLICERS[int(rng.integers(len(SLICERS)))]
         p = random_pose(rng)
         pose = f"{p.rest}:{p.angle:.1f}:{p.scale:.3f}"
+        settings = random_settings(rng) if cfg.vary_settings else None
+        if settings is not None:
+            pose += "|" + ";".join(f"{k}={v}" for k, v in settings.items())
         cached = _cache_path(cfg, unit.object_id, pose, slicer)
         if cached is not None and cached.exists():
             gcode = cached
         else:
-            gcode = slice_mesh(apply_pose(spec.mesh(), p), slicer=slicer)
+            from c3po.slicer import SliceConfig
+
+            config = SliceConfig(**settings) if settings is not None else None
+            gcode = slice_mesh(apply_pose(spec.mesh(), p), slicer=slicer, config=config)
             if cached is not None:
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 tmp = cached.with_suffix(f".{os.getpid()}.tmp")
@@ -206,6 +215,17 @@ def _toolpath(cfg: DatasetConfig, unit: Unit, rng: np.random.Generator, times: d
     times["slice"] += t1 - t0
     times["parse"] += time.perf_counter() - t1
     return tp, slicer, pose
+
+
+def random_settings(rng: np.random.Generator) -> dict:
+    """Print settings as users pick them, drawn per object (``vary_settings``): layer
+    height 0.12-0.32 mm, extrusion width 0.40-0.60 mm, 1-4 perimeters, 2-5 solid
+    layers, 10-40% infill at +-30..60 degrees."""
+    h = round(float(rng.uniform(0.12, 0.32)), 2)
+    return {"layer_height": h, "first_layer_height": max(h, 0.2),
+            "extrusion_width": round(float(rng.uniform(0.4, 0.6)), 2), "perimeters": int(rng.integers(1, 5)),
+            "solid_layers": int(rng.integers(2, 6)), "infill_density": round(float(rng.uniform(0.1, 0.4)), 2),
+            "infill_angle": round(float(rng.uniform(30, 60)), 1)}
 
 
 def _cache_path(cfg: DatasetConfig, object_id: str, pose: str, slicer: str) -> Path | None:

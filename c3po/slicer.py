@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from c3po._jit import njit
 from c3po.errors import MeshError, SlicerError
 
 SLICERS = ("builtin", "prusa", "cura")
@@ -292,22 +291,20 @@ def _write(z: np.ndarray, plan, cfg: SliceConfig) -> bytes:
     de = np.where(first, 0.0, dist * k_layer[pt_layer])
     e = de if cfg.relative_e else np.cumsum(de)
     retract = first & (dist > cfg.retract_min_travel)
-    fpr = (np.where(player == 0, cfg.first_layer_speed, cfg.print_speed) * 60).astype(np.int64)
-    feed = np.zeros(N, np.int64)  # F of the first extruding move of each path
-    nxt = starts + 1
-    ok = nxt < N
-    ok[ok] = ~first[nxt[ok]]
-    feed[nxt[ok]] = fpr[ok]
-    body, ends = _format_moves(np.round(xy * 1000).astype(np.int64), np.round(e * 1e5).astype(np.int64), first, feed,
-                               ftr)
-    heads: dict[int, str] = {}  # text written before move i
+    xs, ys, es = np.round(xy[:, 0], 3).tolist(), np.round(xy[:, 1], 3).tolist(), e.tolist()
+    lines = [f"G0 X{x:.3f} Y{y:.3f} F{ftr}" if f else f"G1 X{x:.3f} Y{y:.3f} E{v:.5f}"
+             for x, y, v, f in zip(xs, ys, es, first.tolist())]
+    fpr = np.where(player == 0, cfg.first_layer_speed, cfg.print_speed) * 60
+    for i, f in zip((starts + 1).tolist(), fpr.astype(int).tolist()):  # speed of the first extrude
+        if i < N and not first[i]:
+            lines[i] += f" F{f}"
     eabs = e - de  # absolute E before each point
     for i in np.flatnonzero(retract).tolist():
         back = -r if cfg.relative_e else eabs[i] - r
         fwd = r if cfg.relative_e else eabs[i]
-        heads[i] = heads.get(i, "") + f"G1 E{back:.5f} F{fre}\n"
+        lines[i] = f"G1 E{back:.5f} F{fre}\n" + lines[i]
         if i + 1 < N:
-            heads[i + 1] = f"G1 E{fwd:.5f} F{fre}\n"
+            lines[i + 1] = f"G1 E{fwd:.5f} F{fre}\n" + lines[i + 1]
     new_layer = np.r_[True, player[1:] != player[:-1]]
     new_type = new_layer | np.r_[True, ptype[1:] != ptype[:-1]]
     for p in np.flatnonzero(new_type).tolist():
@@ -315,12 +312,7 @@ def _write(z: np.ndarray, plan, cfg: SliceConfig) -> bytes:
         head = f";TYPE:{TYPES[ptype[p]]}\n"
         if new_layer[p]:
             head = f";LAYER:{player[p]}\nG0 Z{z[player[p]]:.3f} F{ftr}\n" + head
-        heads[i] = head + heads.get(i, "")
-    parts, at = [], 0
-    for i in sorted(heads):
-        parts += [body[at : ends[i - 1] if i else 0], heads[i].encode()]
-        at = ends[i - 1] if i else 0
-    parts.append(body[at:])
+        lines[i] = head + lines[i]
     conf = json.dumps(asdict(cfg))
     head = [";FLAVOR:Marlin", ";Generated with c3po builtin slicer", f";c3po_config: {conf}", f";LAYER_COUNT:{len(z)}",
             f"M140 S{cfg.bed_temp}", f"M104 S{cfg.nozzle_temp}", f"M190 S{cfg.bed_temp}", f"M109 S{cfg.nozzle_temp}",
@@ -328,61 +320,4 @@ def _write(z: np.ndarray, plan, cfg: SliceConfig) -> bytes:
     e_end = -r if cfg.relative_e else (float(e[-1]) if N else 0.0) - r
     tail = [";TYPE:END", f"G1 E{e_end:.5f} F{fre}", f"G0 Z{min(z[-1] + 10, cfg.bed[2]):.3f} F{ftr}",
             "M104 S0", "M140 S0", "M107", "M84", ""]
-    return ("\n".join(head) + "\n").encode() + b"".join(parts) + "\n".join(tail).encode()
-
-
-@njit(cache=True, nogil=True)
-def _format_moves(xy, e, first, feed, ftr):
-    """The move lines, formatted from integers: ``G0 X Y F`` for the first point of a path
-    (a travel), ``G1 X Y E [F]`` after it. xy (N, 2) in um, e (N,) in 1e-5 mm, feed (N,)
-    (0: none). Returns the bytes and the end offset of each line."""
-    out = np.empty(len(e) * 64 + 16, np.uint8)
-    ends = np.empty(len(e), np.int64)
-    k = 0
-    for i in range(len(e)):
-        out[k] = 71  # G
-        out[k + 1] = 48 if first[i] else 49
-        out[k + 2] = 32
-        out[k + 3] = 88  # X
-        k = _fixed(out, k + 4, xy[i, 0], 3)
-        out[k] = 32
-        out[k + 1] = 89  # Y
-        k = _fixed(out, k + 2, xy[i, 1], 3)
-        if first[i]:
-            out[k] = 32
-            out[k + 1] = 70  # F
-            k = _fixed(out, k + 2, ftr, 0)
-        else:
-            out[k] = 32
-            out[k + 1] = 69  # E
-            k = _fixed(out, k + 2, e[i], 5)
-            if feed[i]:
-                out[k] = 32
-                out[k + 1] = 70
-                k = _fixed(out, k + 2, feed[i], 0)
-        out[k] = 10
-        k += 1
-        ends[i] = k
-    return out[:k].tobytes(), ends
-
-
-@njit(cache=True, nogil=True)
-def _fixed(out, k, v, decimals):
-    """Write integer ``v`` / 10**decimals with ``decimals`` decimals at out[k]; new end."""
-    if v < 0:
-        out[k] = 45
-        k += 1
-        v = -v
-    digits = np.empty(24, np.uint8)
-    n = 0
-    while n <= decimals or v > 0:
-        digits[n] = 48 + v % 10
-        v //= 10
-        n += 1
-    for j in range(n - 1, -1, -1):
-        out[k] = digits[j]
-        k += 1
-        if j == decimals and decimals > 0:
-            out[k] = 46
-            k += 1
-    return k
+    return "\n".join(head + lines + tail).encode()

@@ -11,9 +11,10 @@ print is ``min_height_mm`` tall (lower, it is a footprint too flat to judge), af
 completed layer it classifies the print so far when the print has grown by
 ``step_mm`` or by ``step_frac`` of its height since the last look (a printer has time
 for every layer; the geometric schedule keeps a whole-file scan fast), smooths the
-weapon score with an exponential moving average and aborts once the smoothed score
-stays at or above the policy's ``threshold`` (stricter than the final one: a partly
-printed object is less certain) for ``hold`` looks in a row. The whole-file
+weapon score with an exponential moving average and aborts once any of the policy's
+``rules`` holds: the smoothed score stayed at or above the rule's ``threshold`` for
+its ``hold`` looks in a row (a very confident score may stop sooner than a merely
+likely one). The whole-file
 ``scan`` runs the same policy over the parsed layers, so its ``flag_layer`` is the
 layer at which a live print would be stopped.
 """
@@ -36,7 +37,8 @@ from c3po.runtime import Network, load_safetensors
 from c3po.toolpath import Toolpath
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "models" / "default"
-DEFAULT_POLICY = {"step_mm": 1.0, "step_frac": 0.1, "ema": 0.5, "hold": 2, "min_height_mm": 2.0}
+DEFAULT_POLICY = {"step_mm": 1.0, "step_frac": 0.1, "ema": 0.5, "min_height_mm": 2.0,
+                  "rules": [{"threshold": 0.5, "hold": 2}]}
 
 
 @dataclass
@@ -104,8 +106,9 @@ class Detector:
         if threshold is not None:
             if not 0 <= threshold <= 1:
                 raise C3POError(f"threshold must be within 0..1, got {threshold}")
-            bundle["threshold"] = threshold
-            bundle.setdefault("stream", {})["threshold"] = threshold  # one knob: both decisions
+            bundle["threshold"] = threshold  # one knob: the final decision and every streaming rule
+            stream = bundle.setdefault("stream", {})
+            stream["rules"] = [{**r, "threshold": threshold} for r in stream.get("rules", DEFAULT_POLICY["rules"])]
         return cls(bundle, net, path)
 
     # ---- classification ---------------------------------------------------------------
@@ -215,7 +218,7 @@ class _Policy:
         self.det, self.p = det, det.policy
         self.last_z = -np.inf
         self.smoothed: float | None = None
-        self.hits = 0
+        self.hits = [0] * len(self.p["rules"])  # looks in a row at or above each rule's threshold
         self.flagged = False
 
     def due(self, z: float, last: bool = False) -> bool:
@@ -232,11 +235,11 @@ class _Policy:
         score = float(np.nan_to_num(probs[self.det.weapon].sum()))
         a = p["ema"]
         self.smoothed = score if self.smoothed is None else a * score + (1 - a) * self.smoothed
-        self.hits = self.hits + 1 if self.smoothed >= p.get("threshold", self.det.threshold) else 0
+        self.hits = [h + 1 if self.smoothed >= r["threshold"] else 0 for h, r in zip(self.hits, p["rules"])]
         if last:  # the file ends: a weapon-like finished print is flagged, however smoothed
             self.flagged = max(score, self.smoothed) >= self.det.threshold
         else:
-            self.flagged = self.hits >= p["hold"]
+            self.flagged = any(h >= r["hold"] for h, r in zip(self.hits, p["rules"]))
         return Look(layer, round(z, 4), round(score, 4), round(self.smoothed, 4), self.flagged)
 
 

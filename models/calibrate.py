@@ -4,12 +4,14 @@
 
 Calibration objects are procedural objects of dataset seed 555 (training uses seed 0,
 the evaluation suite in bench/suite.py seed 777), in random poses, sliced by the
-built-in slicer, PrusaSlicer and CuraEngine (a printer will not run our slicer). Each print is replayed once with a policy that never stops, keeping
-the raw weapon score of every look; policies (streaming threshold, hold, EMA) are then
-simulated on those scores. The chosen policy maximises the share of weapons stopped
+built-in slicer, PrusaSlicer and CuraEngine (a printer will not run our slicer). Each
+print is replayed once with a policy that never stops, keeping the raw weapon score of
+every look; policies (EMA, and one rule or two: threshold and hold) are then simulated
+on those scores. The chosen policy maximises the share of weapons stopped
 while printing minus ``FALSE_STOP_COST`` times the share of clear prints stopped, then
 stops the earliest (median flag fraction); weapons it misses while printing are still
-flagged when the last layer is classified. It is written into models/default/bundle.json.
+flagged when the last layer is classified. It is written into the bundle's bundle.json
+(models/default unless ``--bundle``).
 """
 
 from __future__ import annotations
@@ -65,20 +67,30 @@ def prints(per_class: int, slicers: list[str]) -> list[tuple[str, Path]]:
         return [(label, Path(path)) for label, path, ok in pool.map(_slice, jobs) if ok]
 
 
-def simulate(curves, layers, weapon, thr_final, thr, hold, ema):
-    """Flag fraction per print (nan: never flagged) under one policy."""
+def simulate(curves, layers, thr_final, rules, ema):
+    """Flag fraction per print (nan: never flagged) under one policy: ``rules`` is a list
+    of (threshold, hold); a print stops when any rule's threshold held that many looks."""
     out = []
     for scores, (looks, n) in zip(curves, layers):
-        sm, hits, flag = None, 0, np.nan
+        sm, hits, flag = None, [0] * len(rules), np.nan
         for k, (s, layer) in enumerate(zip(scores, looks)):
             sm = s if sm is None else ema * s + (1 - ema) * sm
-            hits = hits + 1 if sm >= thr else 0
+            hits = [h + 1 if sm >= t else 0 for h, (t, _) in zip(hits, rules)]
             last = k == len(scores) - 1
-            if (last and max(s, sm) >= thr_final) or (not last and hits >= hold):
+            if (last and max(s, sm) >= thr_final) or (not last and any(h >= d for h, (_, d) in zip(hits, rules))):
                 flag = layer / n
                 break
         out.append(flag)
     return np.array(out)
+
+
+def candidates():
+    """Policies searched: one rule, or a likely rule and a stricter but quicker one."""
+    thresholds, holds = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99], [1, 2, 3, 4, 6]
+    single = [[(t, h)] for t in thresholds for h in holds]
+    pairs = [[(t1, h1), (t2, h2)] for t1, t2 in itertools.combinations(thresholds, 2)
+             for h2, h1 in itertools.combinations(holds, 2)]  # t1 < t2, h1 > h2
+    return single + pairs
 
 
 def main() -> None:
@@ -86,13 +98,14 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, default=8)
     ap.add_argument("--slicers", default="builtin,prusa,cura", help="slicers of the calibration prints")
     ap.add_argument("--rescan", action="store_true", help="rescan the prints (after retraining)")
+    ap.add_argument("--bundle", default=str(BUNDLE.parent), help="bundle to calibrate (default: models/default)")
     args = ap.parse_args()
     from c3po.detect import Detector
 
-    det = Detector.from_bundle()
-    det.policy["hold"] = 10**9  # never stop: record every look
-    det.policy["threshold"] = 2.0
-    looks = CACHE / "looks.json"
+    bundle_path = Path(args.bundle) / "bundle.json"
+    det = Detector.from_bundle(args.bundle)
+    det.policy["rules"] = [{"threshold": 2.0, "hold": 1}]  # never stop: record every look
+    looks = CACHE / f"looks-{zlib.crc32(str(Path(args.bundle).resolve()).encode()):08x}.json"  # per bundle
     if looks.exists() and not args.rescan:
         curves, layers, weapon = json.loads(looks.read_text())
     else:
@@ -105,24 +118,25 @@ def main() -> None:
         looks.write_text(json.dumps([curves, layers, weapon]))
     weapon = np.array(weapon)
     best = None
-    grid = itertools.product([0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99], [1, 2, 3, 4, 6], [0.3, 0.5, 0.7, 1.0])
-    for thr, hold, ema in grid:
-        ff = simulate(curves, layers, weapon, det.threshold, thr, hold, ema)
+    for rules, ema in itertools.product(candidates(), [0.3, 0.5, 0.7, 1.0]):
+        ff = simulate(curves, layers, det.threshold, rules, ema)
         before_end = np.mean(ff[weapon] < 1)  # stopped while printing, not only after the last layer
         fpr = np.mean(~np.isnan(ff[~weapon]))
         med = float(np.nanmedian(ff[weapon])) if np.any(~np.isnan(ff[weapon])) else 1.0
-        key = (-(before_end - FALSE_STOP_COST * fpr), med)  # cost: a false stop = FALSE_STOP_COST late ones
+        key = (-(before_end - FALSE_STOP_COST * fpr), med, len(rules))  # a false stop = FALSE_STOP_COST late ones
         if best is None or key < best[0]:
             recall = np.mean(~np.isnan(ff[weapon]))
-            best = (key, {"threshold": thr, "hold": hold, "ema": ema}, recall, fpr, med, before_end)
+            policy = {"ema": ema, "rules": [{"threshold": t, "hold": h} for t, h in rules]}
+            best = (key, policy, recall, fpr, med, before_end)
     _, policy, recall, fpr, med, before_end = best
-    bundle = json.loads(BUNDLE.read_text())
+    bundle = json.loads(bundle_path.read_text())
+    bundle["stream"] = {k: v for k, v in bundle["stream"].items() if k not in ("threshold", "hold")}
     bundle["stream"].update(policy)
     bundle["stream"]["calibration"] = {
         "prints": len(curves), "seed": SEED, "weapon_recall": round(float(recall), 4),
         "weapons_stopped_while_printing": round(float(before_end), 4),
         "false_positive_rate": round(float(fpr), 4), "median_flag_fraction": round(med, 4)}
-    BUNDLE.write_text(json.dumps(bundle, indent=1))
+    bundle_path.write_text(json.dumps(bundle, indent=1))
     print(f"policy {policy}: calibration recall {recall:.3f} ({before_end:.3f} while printing), "
           f"clear flagged {fpr:.3f}, median flag fraction {med:.3f}")
 

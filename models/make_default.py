@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "data" / "build"
 RUNS = ROOT / "models" / "runs"
 OUT = ROOT / "models" / "default"
-STREAM = {"step_mm": 1.0, "step_frac": 0.1, "ema": 0.5, "hold": 2, "min_height_mm": 2.0}
+STREAM = {"step_mm": 1.0, "step_frac": 0.1, "ema": 0.5, "min_height_mm": 2.0, "rules": [{"threshold": 0.5, "hold": 2}]}
 CLASSES = "pistol,revolver,rifle,drill,hair_dryer,stapler,hammer,wrench,mug,gear,other"
 
 

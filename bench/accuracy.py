@@ -56,6 +56,9 @@ def main() -> None:
         by_slicer[slicer] = {
             "n": len(rows), "accuracy_10_class": m["accuracy"], "per_class_accuracy": m["per_class_accuracy"],
             "weapon_recall": float(flagged[positive].mean()), "false_positive_rate": float(flagged[~positive].mean()),
+            "false_positives": [f"{Path(s['path']).name} ({s['pred']}, {s['score']:.2f}, stopped at "
+                                f"{s['flag_fraction']:.0%})" for s in rows if s["verdict"] == "weapon"
+                                and s["label"] not in weapons],
         }
         plot_confusion(np.array(m["confusion"]), classes, RESULTS / f"accuracy_confusion_{slicer}.png",
                        f"detector on unseen objects, sliced by {slicer}")

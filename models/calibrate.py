@@ -8,8 +8,9 @@ built-in slicer, PrusaSlicer and CuraEngine (a printer will not run our slicer).
 print is replayed once with a policy that never stops, keeping the raw weapon score of
 every look; policies (EMA, and one rule or two: threshold and hold) are then simulated
 on those scores. The chosen policy maximises the share of weapons stopped
-while printing minus ``FALSE_STOP_COST`` times the share of clear prints stopped, then
-stops the earliest (median flag fraction); weapons it misses while printing are still
+while printing minus ``FALSE_STOP_COST`` times the share of clear prints stopped (those
+counted with each clear print's weapon odds raised by ``ODDS_MARGIN``, a safety margin
+for G-code unlike the calibration prints), then stops the earliest (median flag fraction); weapons it misses while printing are still
 flagged when the last layer is classified. It is written into the bundle's bundle.json
 (models/default unless ``--bundle``).
 """
@@ -31,6 +32,9 @@ CACHE = ROOT / "data" / "build" / "calibration"
 BUNDLE = ROOT / "models" / "default" / "bundle.json"
 SEED = 555
 FALSE_STOP_COST = 5  # stopping a clear print costs as much as letting five weapons print to the end
+#: false stops are counted with every clear print's weapon odds raised e^0.5 = 1.65x: G-code
+#: from slicers, settings and objects never seen scores less cleanly than calibration prints
+ODDS_MARGIN = 0.5
 
 
 def _slice(job) -> tuple[str, str, bool]:
@@ -84,6 +88,11 @@ def simulate(curves, layers, thr_final, rules, ema):
     return np.array(out)
 
 
+def _raise_odds(p: np.ndarray, margin: float) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return 1 / (1 + (1 - p) / p * np.exp(-margin))
+
+
 def candidates():
     """Policies searched: one rule, or a likely rule and a stricter but quicker one."""
     thresholds, holds = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99], [1, 2, 3, 4, 6]
@@ -117,28 +126,31 @@ def main() -> None:
             weapon.append(label in det.bundle["weapon_classes"])
         looks.write_text(json.dumps([curves, layers, weapon]))
     weapon = np.array(weapon)
+    stressed = [list(_raise_odds(np.array(c, float), ODDS_MARGIN)) if not w else c for c, w in zip(curves, weapon)]
     best = None
     for rules, ema in itertools.product(candidates(), [0.3, 0.5, 0.7, 1.0]):
         ff = simulate(curves, layers, det.threshold, rules, ema)
         before_end = np.mean(ff[weapon] < 1)  # stopped while printing, not only after the last layer
         fpr = np.mean(~np.isnan(ff[~weapon]))
+        stressed_fpr = np.mean(~np.isnan(simulate(stressed, layers, det.threshold, rules, ema)[~weapon]))
         med = float(np.nanmedian(ff[weapon])) if np.any(~np.isnan(ff[weapon])) else 1.0
-        key = (-(before_end - FALSE_STOP_COST * fpr), med, len(rules))  # a false stop = FALSE_STOP_COST late ones
+        key = (-(before_end - FALSE_STOP_COST * stressed_fpr), med, len(rules))
         if best is None or key < best[0]:
             recall = np.mean(~np.isnan(ff[weapon]))
             policy = {"ema": ema, "rules": [{"threshold": t, "hold": h} for t, h in rules]}
-            best = (key, policy, recall, fpr, med, before_end)
-    _, policy, recall, fpr, med, before_end = best
+            best = (key, policy, recall, fpr, med, before_end, stressed_fpr)
+    _, policy, recall, fpr, med, before_end, stressed_fpr = best
     bundle = json.loads(bundle_path.read_text())
     bundle["stream"] = {k: v for k, v in bundle["stream"].items() if k not in ("threshold", "hold")}
     bundle["stream"].update(policy)
     bundle["stream"]["calibration"] = {
         "prints": len(curves), "seed": SEED, "weapon_recall": round(float(recall), 4),
         "weapons_stopped_while_printing": round(float(before_end), 4),
-        "false_positive_rate": round(float(fpr), 4), "median_flag_fraction": round(med, 4)}
+        "false_positive_rate": round(float(fpr), 4), "false_positive_rate_odds_raised": round(float(stressed_fpr), 4),
+        "odds_margin": ODDS_MARGIN, "median_flag_fraction": round(med, 4)}
     bundle_path.write_text(json.dumps(bundle, indent=1))
     print(f"policy {policy}: calibration recall {recall:.3f} ({before_end:.3f} while printing), "
-          f"clear flagged {fpr:.3f}, median flag fraction {med:.3f}")
+          f"clear flagged {fpr:.3f} ({stressed_fpr:.3f} with odds raised), median flag fraction {med:.3f}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 
 1. ``61k`` preset (61,340 images, 28x28)       -> lenet5     (the 61k study's setting)
 2. ``c3po`` preset at ``--c3po-scale`` with    -> multiview  (projections, also of partly
-   the extra class ``other`` (generic parts)      printed objects) and sequence (frames)
+   the extra class ``other`` (generic parts),     printed objects) and sequence (frames)
+   each object sliced with its own random print settings (``--vary-settings``)
 3. models/default/: ``projection`` = multiview (what the detector runs), ``camera`` =
    sequence, ``lenet5`` = lenet5; bundle.json carries classes, render settings,
    threshold, streaming policy and the test metrics of each model.
@@ -41,20 +42,21 @@ def main() -> None:
                     "model is not what the detector runs; the full 671,677 would only cost disk and time)")
     ap.add_argument("--skip-build", action="store_true", help="datasets are already built")
     ap.add_argument("--skip-train", action="store_true", help="runs are already trained")
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--sequence-epochs", type=int, default=6)
     args = ap.parse_args()
     cache = str(BUILD / "slice-cache")
     if not args.skip_build:
         sh("dataset", "build", "--preset", "61k", "--out", str(BUILD / "61k"), "--slice-cache", cache)
         sh("dataset", "build", "--preset", "c3po", "--scale", str(args.c3po_scale), "--seq-frames",
-           str(args.seq_frames), "--out", str(BUILD / "c3po11"), "--classes", CLASSES, "--slice-cache", cache)
+           str(args.seq_frames), "--vary-settings", "--out", str(BUILD / "c3po11v"), "--classes", CLASSES,
+           "--slice-cache", cache)
     if not args.skip_train:
         sh("train", "--model", "lenet5", "--data", str(BUILD / "61k"), "--out", str(RUNS / "lenet5"),
-           "--epochs", str(args.epochs))
-        sh("train", "--model", "multiview", "--data", str(BUILD / "c3po11"), "--out", str(RUNS / "multiview"),
-           "--epochs", str(args.epochs))
-        sh("train", "--model", "sequence", "--data", str(BUILD / "c3po11"), "--out", str(RUNS / "sequence"),
-           "--epochs", str(max(4, args.epochs // 2)), "--batch-size", "32")
+           "--epochs", "30", "--batch-size", "256", "--lr", "0.004")
+        sh("train", "--model", "multiview", "--data", str(BUILD / "c3po11v"), "--out", str(RUNS / "multiview"),
+           "--epochs", "20")
+        sh("train", "--model", "sequence", "--data", str(BUILD / "c3po11v"), "--out", str(RUNS / "sequence"),
+           "--epochs", str(args.sequence_epochs), "--batch-size", "32")
     assemble()
 
 

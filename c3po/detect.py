@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from c3po import render
+from c3po import novelty, render
 from c3po.errors import C3POError, GcodeError, ModelError
 from c3po.gcode import StreamParser, parse_gcode
 from c3po.mesh import MESH_EXTS
@@ -78,6 +78,7 @@ class Look:
     score: float
     smoothed: float
     flagged: bool
+    distance: float | None = None  # the judged object's feature distance to the weapons (c3po.novelty)
 
 
 class Detector:
@@ -90,6 +91,11 @@ class Detector:
         self.threshold = float(bundle["threshold"])
         self.policy = {**DEFAULT_POLICY, **bundle.get("stream", {})}
         self.render = bundle["models"]["projection"]["input"]
+        gate = bundle["models"]["projection"].get("novelty")
+        self.novelty = None  # (weapon class means, precision, threshold) or None
+        if gate and "novelty.means" in net.weights:
+            w = net.weights
+            self.novelty = (w["novelty.means"][self.weapon], w["novelty.precision"], float(gate["threshold"]))
 
     @classmethod
     def from_bundle(cls, path: str | Path | None = None, threshold: float | None = None) -> Detector:
@@ -140,17 +146,35 @@ class Detector:
     def judge(self, images: np.ndarray, moves: list[int]) -> tuple[np.ndarray, list[dict]]:
         """Class probabilities (K,) of the most weapon-like object in ``images``, and all
         objects (NaN probabilities when there is none)."""
-        if not len(images):
-            return np.full(len(self.classes), np.nan), []
-        probs = self.net(images.astype(np.float32) / 255.0)
-        return self._pick(probs, moves)
+        return self._pick(*self.infer(images), moves)
 
-    def _pick(self, probs: np.ndarray, moves: list[int]) -> tuple[np.ndarray, list[dict]]:
+    def infer(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities (P, K) of objects' images (P, V, S, S) uint8 and each object's
+        feature distance to the weapon classes (NaN without a novelty gate). An object
+        farther than the gate's threshold is no weapon: its weapon probabilities go to
+        the clear classes."""
+        if not len(images):
+            return np.zeros((0, len(self.classes))), np.zeros(0)
+        f = self.net.features(images.astype(np.float32) / 255.0)
+        probs = self.net.classify(f)
+        if self.novelty is None:
+            return probs, np.full(len(probs), np.nan)
+        means, precision, threshold = self.novelty
+        dist = novelty.distance(f, means, precision)
+        far = dist > threshold
+        if far.any():
+            clear = probs[far] * ~self.weapon
+            total = clear.sum(1, keepdims=True)
+            probs[far] = np.where(total > 0, clear / np.maximum(total, 1e-12), ~self.weapon / (~self.weapon).sum())
+        return probs, dist
+
+    def _pick(self, probs: np.ndarray, dist: np.ndarray, moves: list[int]) -> tuple[np.ndarray, list[dict]]:
         if not len(probs):
             return np.full(len(self.classes), np.nan), []
         scores = probs[:, self.weapon].sum(1)
-        objects = [{"label": self.classes[int(p.argmax())], "score": float(s), "moves": m}
-                   for p, s, m in zip(probs, scores, moves)]
+        objects = [{"label": self.classes[int(p.argmax())], "score": float(s), "moves": m,
+                    "distance": None if np.isnan(d) else round(float(d), 1)}
+                   for p, s, d, m in zip(probs, scores, dist, moves)]
         return probs[int(scores.argmax())], objects
 
     def classify(self, tp: Toolpath, footprint: Footprint | None = None) -> tuple[np.ndarray, list[dict]]:
@@ -193,12 +217,11 @@ class Detector:
         for b in range(0, len(due), batch):
             ks = due[b : b + batch]
             parts = [self.parts(tp.take(0, int(ends[k])), footprint) for k in ks]
-            images = np.concatenate([p[0] for p in parts])
-            probs = self.net(images.astype(np.float32) / 255.0) if len(images) else np.zeros((0, len(self.classes)))
+            probs, dist = self.infer(np.concatenate([p[0] for p in parts]))
             offsets = np.cumsum([0] + [len(p[0]) for p in parts])
             for k, (_, moves), lo, hi in zip(ks, parts, offsets, offsets[1:]):
-                judged = self._pick(probs[lo:hi], moves)
-                look = policy.update(k + 1, float(tp.layer_z[k]), judged[0], last=k == n - 1)
+                judged = self._pick(probs[lo:hi], dist[lo:hi], moves)
+                look = policy.update(k + 1, float(tp.layer_z[k]), judged, last=k == n - 1)
                 looks.append(look)
                 if k == n - 1:
                     final = judged
@@ -230,9 +253,12 @@ class _Policy:
             return True
         return False
 
-    def update(self, layer: int, z: float, probs: np.ndarray, last: bool = False) -> Look:
+    def update(self, layer: int, z: float, judged: tuple[np.ndarray, list[dict]], last: bool = False) -> Look:
+        """Take a look's (probs, objects) (see :meth:`Detector.classify`)."""
         p = self.p
+        probs, objects = judged
         score = float(np.nan_to_num(probs[self.det.weapon].sum()))
+        top = max(objects, key=lambda o: o["score"], default={})
         a = p["ema"]
         self.smoothed = score if self.smoothed is None else a * score + (1 - a) * self.smoothed
         self.hits = [h + 1 if self.smoothed >= r["threshold"] else 0 for h, r in zip(self.hits, p["rules"])]
@@ -240,7 +266,7 @@ class _Policy:
             self.flagged = max(score, self.smoothed) >= self.det.threshold
         else:
             self.flagged = any(h >= r["hold"] for h, r in zip(self.hits, p["rules"]))
-        return Look(layer, round(z, 4), round(score, 4), round(self.smoothed, 4), self.flagged)
+        return Look(layer, round(z, 4), round(score, 4), round(self.smoothed, 4), self.flagged, top.get("distance"))
 
 
 class StreamDetector:
@@ -287,8 +313,8 @@ class StreamDetector:
             last = closing and i == len(layers) - 1
             z = float(layer.layer_z[-1]) if len(layer.layer_z) else 0.0
             if self._policy.due(z, last):
-                probs, _ = self.detector.classify(self.parser.prefix(self._moves), self._footprint)
-                new.append(self._policy.update(int(layer.layer[-1]) + 1, z, probs, last))
+                judged = self.detector.classify(self.parser.prefix(self._moves), self._footprint)
+                new.append(self._policy.update(int(layer.layer[-1]) + 1, z, judged, last))
         self.looks += new
         return new
 

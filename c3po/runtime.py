@@ -132,16 +132,24 @@ class Network:
         if missing:
             raise ModelError(f"bundle weights lack {', '.join(missing[:3])}; the bundle is broken, re-export it")
 
-    def logits(self, x: np.ndarray) -> np.ndarray:
+    def features(self, x: np.ndarray) -> np.ndarray:
+        """(N, F): what the last layer sees (the input to the classifier)."""
         x = np.asarray(x, np.float32)
         if self.head is None:
-            return run_layers(self.layers, self.weights, x)
+            return run_layers(self.layers[:-1], self.weights, x)
         n, t = x.shape[:2]
         f = run_layers(self.layers, self.weights, x.reshape(n * t, *x.shape[2:])).reshape(n, t, -1)
-        return run_layers(self.head, self.weights, f.mean(1))
+        return run_layers(self.head[:-1], self.weights, f.mean(1))
+
+    def classify(self, features: np.ndarray) -> np.ndarray:
+        """(N, classes) probabilities from :meth:`features`."""
+        return softmax(run_layers((self.head or self.layers)[-1:], self.weights, features))
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return run_layers((self.head or self.layers)[-1:], self.weights, self.features(x))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return softmax(self.logits(x))
+        return self.classify(self.features(x))
 
     @property
     def n_params(self) -> int:

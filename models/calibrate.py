@@ -11,8 +11,10 @@ on those scores. The chosen policy maximises the share of weapons stopped
 while printing minus ``FALSE_STOP_COST`` times the share of clear prints stopped (those
 counted with each clear print's weapon odds raised by ``ODDS_MARGIN``, a safety margin
 for G-code unlike the calibration prints), then stops the earliest (median flag fraction); weapons it misses while printing are still
-flagged when the last layer is classified. It is written into the bundle's bundle.json
-(models/default unless ``--bundle``).
+flagged when the last layer is classified. With a novelty gate (c3po.novelty) its
+threshold is chosen first: ``GATE_MARGIN`` times the largest feature distance of a look
+that scored weapon-like on a calibration weapon print; gated looks score 0. Both are
+written into the bundle's bundle.json (models/default unless ``--bundle``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ FALSE_STOP_COST = 5  # stopping a clear print costs as much as letting five weap
 #: false stops are counted with every clear print's weapon odds raised e^0.5 = 1.65x: G-code
 #: from slicers, settings and objects never seen scores less cleanly than calibration prints
 ODDS_MARGIN = 0.5
+#: the novelty gate's threshold: this times the farthest distance of a weapon-like look of
+#: a calibration weapon print
+GATE_MARGIN = 1.5
 
 
 def _slice(job) -> tuple[str, str, bool]:
@@ -114,6 +119,10 @@ def main() -> None:
     bundle_path = Path(args.bundle) / "bundle.json"
     det = Detector.from_bundle(args.bundle)
     det.policy["rules"] = [{"threshold": 2.0, "hold": 1}]  # never stop: record every look
+    w = det.net.weights
+    gated = "novelty.means" in w  # the novelty gate is open while scanning; its threshold is chosen below
+    if gated:
+        det.novelty = (w["novelty.means"][det.weapon], w["novelty.precision"], np.inf)
     looks = CACHE / f"looks-{zlib.crc32(str(Path(args.bundle).resolve()).encode()):08x}.json"  # per bundle
     if looks.exists() and not args.rescan:
         curves, layers, weapon = json.loads(looks.read_text())
@@ -121,11 +130,16 @@ def main() -> None:
         curves, layers, weapon = [], [], []
         for label, path in tqdm(prints(args.per_class, args.slicers.split(",")), desc="calibration scans"):
             v = det.scan(path)
-            curves.append([c["score"] for c in v.curve])
+            curves.append([(c["score"], c["distance"] if c["distance"] is not None else 0.0) for c in v.curve])
             layers.append(([c["layer"] for c in v.curve], v.layers))
             weapon.append(label in det.bundle["weapon_classes"])
         looks.write_text(json.dumps([curves, layers, weapon]))
     weapon = np.array(weapon)
+    gate = None
+    if gated:  # the farthest a weapon print looked while it scored weapon-like, with room to spare
+        far = max(d for c, is_weapon in zip(curves, weapon) if is_weapon for s, d in c if s >= 0.5)
+        gate = round(GATE_MARGIN * far, 1)
+    curves = [[s if gate is None or d <= gate else 0.0 for s, d in c] for c in curves]
     stressed = [list(_raise_odds(np.array(c, float), ODDS_MARGIN)) if not w else c for c, w in zip(curves, weapon)]
     best = None
     for rules, ema in itertools.product(candidates(), [0.3, 0.5, 0.7, 1.0]):
@@ -143,13 +157,15 @@ def main() -> None:
     bundle = json.loads(bundle_path.read_text())
     bundle["stream"] = {k: v for k, v in bundle["stream"].items() if k not in ("threshold", "hold")}
     bundle["stream"].update(policy)
+    if gate is not None:
+        bundle["models"]["projection"]["novelty"] = {"threshold": gate, "margin": GATE_MARGIN}
     bundle["stream"]["calibration"] = {
         "prints": len(curves), "seed": SEED, "weapon_recall": round(float(recall), 4),
         "weapons_stopped_while_printing": round(float(before_end), 4),
         "false_positive_rate": round(float(fpr), 4), "false_positive_rate_odds_raised": round(float(stressed_fpr), 4),
         "odds_margin": ODDS_MARGIN, "median_flag_fraction": round(med, 4)}
     bundle_path.write_text(json.dumps(bundle, indent=1))
-    print(f"policy {policy}: calibration recall {recall:.3f} ({before_end:.3f} while printing), "
+    print(f"novelty gate {gate}; policy {policy}: calibration recall {recall:.3f} ({before_end:.3f} while printing), "
           f"clear flagged {fpr:.3f} ({stressed_fpr:.3f} with odds raised), median flag fraction {med:.3f}")
 
 

@@ -58,6 +58,27 @@ def main() -> None:
         sh("train", "--model", "sequence", "--data", str(BUILD / "c3po11v"), "--out", str(RUNS / "sequence"),
            "--epochs", str(args.sequence_epochs), "--batch-size", "32")
     assemble()
+    add_novelty(BUILD / "c3po11v")
+
+
+def add_novelty(data: Path) -> None:
+    """Fit the projection model's novelty gate (c3po.novelty) on its training split; the
+    threshold is chosen afterwards by models/calibrate.py."""
+    import numpy as np
+
+    from c3po import novelty
+    from c3po.runtime import Network, load_safetensors, save_safetensors
+    from c3po.train import model_arrays
+
+    meta = json.loads((OUT / "bundle.json").read_text())
+    entry = meta["models"]["projection"]
+    path = OUT / entry["weights"]
+    weights = {k: v for k, v in load_safetensors(path).items() if not k.startswith("novelty.")}
+    net = Network(entry["layers"], weights)
+    x, y, _ = model_arrays("multiview", data, "train")
+    feats = np.concatenate([net.features(x[i : i + 256].astype(np.float32) / 255.0) for i in range(0, len(x), 256)])
+    save_safetensors(path, {**weights, **novelty.fit(feats, y, len(meta["classes"]))}, {"model": entry["kind"]})
+    print(f"novelty gate fitted on {len(x)} training samples of {data}")
 
 
 def assemble() -> None:

@@ -124,3 +124,24 @@ def test_scan_cli_threshold_and_mesh_input(tmp_path):
     assert r.returncode == 1  # everything is a weapon at threshold 0
     r = _scan(MUG, "--threshold", "2")
     assert r.returncode == 2 and "threshold" in r.stderr
+
+
+def test_novelty_gate_clears_objects_unlike_any_weapon(det):
+    from c3po import novelty
+
+    rng = np.random.default_rng(0)
+    feats = np.concatenate([rng.normal(0, 1, (500, 4)), rng.normal(8, 1, (500, 4))])
+    stats = novelty.fit(feats, np.repeat([0, 1], 500), 2)
+    near, far = novelty.distance(np.array([[8.0, 8, 8, 8], [30.0, 30, 30, 30]]), stats["novelty.means"][1:],
+                                 stats["novelty.precision"])
+    assert near < 1 and far > 1000  # squared distance in units of the class spread
+    assert det.novelty is not None, "the shipped bundle carries a calibrated novelty gate"
+    means, precision, _ = det.novelty
+    gun = det.scan(PISTOL)
+    assert gun.verdict == "weapon" and all(lk["distance"] is not None for lk in gun.curve)
+    try:
+        det.novelty = (means, precision, 0.0)  # nothing is close enough to a weapon
+        gated = det.scan(PISTOL)
+    finally:
+        det.novelty = (means, precision, _)
+    assert gated.verdict == "clear" and gated.score == 0 and gated.label not in det.bundle["weapon_classes"]

@@ -4,6 +4,8 @@
 
 * whole-file scan of lshape_tall_1m_prusa (1.44M lines) with the stage split: parse,
   classify the finished print, replay the streaming policy (target <= 1 s, one core);
+  also with a policy that never stops, so every look of the 600 layers is taken (the
+  worst case: a file judged clear);
 * streaming cost per G-code line fed line by line (median over chunks of 1,000 lines;
   target <= 20 us), against the parser alone in the same run;
 * earliness on held-out weapon prints (bench/suite.py: unseen objects, all poses, three
@@ -29,6 +31,7 @@ TALL = ROOT.parent / "shared" / "gcode" / "lshape_tall_1m_prusa.gcode.gz"
 
 
 def stages(det, path: Path) -> dict:
+    from c3po.detect import Detector
     from c3po.gcode import parse_gcode
 
     t0 = time.perf_counter()
@@ -40,9 +43,14 @@ def stages(det, path: Path) -> dict:
     t3 = time.perf_counter()
     v = det.scan(path)
     t4 = time.perf_counter()
+    never = Detector(det.bundle, det.net, det.path)  # the worst case: a print that is never stopped
+    never.policy = {**det.policy, "rules": [{"threshold": 2.0, "hold": 1}]}
+    full = never.scan(path)
+    t5 = time.perf_counter()
     return {"lines": tp.lines, "layers": tp.n_layers, "looks": len(looks), "parse_s": round(t1 - t0, 3),
             "classify_s": round(t2 - t1, 3), "stream_replay_s": round(t3 - t2, 3), "scan_total_s": round(t4 - t3, 3),
-            "verdict": v.verdict}
+            "verdict": v.verdict, "flag_layer": v.flag_layer, "never_stopped_looks": len(full.curve),
+            "never_stopped_scan_total_s": round(t5 - t4, 3)}
 
 
 def stream_cost(det, path: Path, n_lines: int = 200_000) -> dict:

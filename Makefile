@@ -38,6 +38,7 @@ bench: $(STAMP) system-deps
 	$(BIN)/python bench/parse.py
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/slice.py
+	$(BIN)/python bench/dataset.py
 	$(BIN)/python bench/detect.py
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/plugin.py

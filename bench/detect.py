@@ -84,6 +84,8 @@ def earliness(scans: list[dict]) -> dict:
         out[slicer] = {
             "weapons": len(guns), "clear": len(clear),
             "weapons_flagged": sum(s["verdict"] == "weapon" for s in guns),
+            "weapons_flagged_before_last_layer": sum(s["flag_layer"] is not None and s["flag_layer"] < s["layers"]
+                                                     for s in guns),
             "median_flag_fraction": round(float(np.median(ff)), 4) if ff else None,
             "clear_falsely_flagged": round(sum(s["verdict"] == "weapon" for s in clear) / max(len(clear), 1), 4),
         }

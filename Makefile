@@ -43,9 +43,11 @@ bench: $(STAMP) system-deps
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/plugin.py
 
-# Rebuild the shipped model: datasets -> three trained CNNs -> models/default (about an hour)
+# Rebuild the shipped model: datasets -> three trained CNNs -> models/default -> novelty
+# gate and streaming policy calibrated on separate prints (about two hours from nothing)
 model: $(STAMP) system-deps
 	$(BIN)/python models/make_default.py
+	$(BIN)/python models/calibrate.py --rescan
 
 clean:
 	rm -rf $(VENV) .venv-octoprint build *.egg-info .pytest_cache

@@ -143,11 +143,6 @@ class Detector:
         images = [self.images(tp, m) for m in masks]
         return (np.stack(images) if images else np.zeros((0, 0, size, size), np.uint8)), counts.tolist()
 
-    def judge(self, images: np.ndarray, moves: list[int]) -> tuple[np.ndarray, list[dict]]:
-        """Class probabilities (K,) of the most weapon-like object in ``images``, and all
-        objects (NaN probabilities when there is none)."""
-        return self._pick(*self.infer(images), moves)
-
     def infer(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (P, K) of objects' images (P, V, S, S) uint8 and each object's
         feature distance to the weapon classes (NaN without a novelty gate). An object
@@ -178,8 +173,10 @@ class Detector:
         return probs[int(scores.argmax())], objects
 
     def classify(self, tp: Toolpath, footprint: Footprint | None = None) -> tuple[np.ndarray, list[dict]]:
-        """Class probabilities (K,) of the plate's most weapon-like object, and all objects."""
-        return self.judge(*self.parts(tp, footprint))
+        """Class probabilities (K,) of the plate's most weapon-like object (NaN when there
+        is none), and all objects."""
+        images, moves = self.parts(tp, footprint)
+        return self._pick(*self.infer(images), moves)
 
     def stream(self, name: str = "<stream>") -> StreamDetector:
         return StreamDetector(self, name)

@@ -24,7 +24,6 @@ coordinates beyond 10 m, lines over ``max_line`` bytes, empty files, binary
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
 import queue

@@ -117,7 +117,6 @@ def _label(grid, lab):
             if not grid[y, x] or lab[y, x] >= 0:
                 continue
             lab[y, x] = count
-            top = 0
             stack[0] = y * w + x
             top = 1
             while top > 0:

@@ -100,12 +100,9 @@ def drawn_layers(n_layers: int, size: int, layers_per_px: float = LAYERS_PER_PX)
 
 
 def drawn_ranges(tp: Toolpath, size: int, layers_per_px: float = LAYERS_PER_PX) -> np.ndarray:
-    """(R, 2) int64 half-open ranges of the moves a ``size`` px projection draws."""
-    return _ranges(tp, drawn_layers(tp.n_layers, size, layers_per_px))
-
-
-def _ranges(tp: Toolpath, layers: np.ndarray) -> np.ndarray:
-    """(R, 2) int64 half-open move ranges of ``layers`` (all moves when all layers)."""
+    """(R, 2) int64 half-open ranges of the moves a ``size`` px projection draws (one
+    range of every move when every layer is drawn)."""
+    layers = drawn_layers(tp.n_layers, size, layers_per_px)
     if len(layers) == tp.n_layers:
         return np.array([[0, len(tp)]], np.int64)
     bounds = np.searchsorted(tp.layer, np.arange(tp.n_layers + 1, dtype=tp.layer.dtype)).astype(np.int64)

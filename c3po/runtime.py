@@ -145,9 +145,6 @@ class Network:
         """(N, classes) probabilities from :meth:`features`."""
         return softmax(run_layers((self.head or self.layers)[-1:], self.weights, features))
 
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        return run_layers((self.head or self.layers)[-1:], self.weights, self.features(x))
-
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.classify(self.features(x))
 

@@ -23,8 +23,8 @@ def project_ink(start, end, extrude, ranges, affine, width_px, ink):
     ranges     : (R, 2) int64     half-open move index ranges to draw (e.g. chosen layers)
     affine     : (V, 2, 4) float64 world (x, y, z, 1) -> image (column, row) in px, per view
     width_px   : (V,) float64     line width, px
-    ink        : (V, 2, S + 4, S + 4) float32, accumulated in place; the caller sums the
-                 pair and drops the 2-pixel border
+    ink        : (V, 2, S + 4, S + 4) float32, C-contiguous, accumulated in place; the
+                 caller sums the pair and drops the 2-pixel border
 
     Connected extruding segments form a polyline, sampled every pixel of arc length
     (at 0.5, 1.5, ... px; across its width too where that is over a pixel); each sample
@@ -32,66 +32,83 @@ def project_ink(start, end, extrude, ranges, affine, width_px, ink):
     buffers, alternately, so consecutive samples do not wait on each other's pixels.
     Tent kernels one pixel apart sum to a flat line: anti-aliased, no gaps, and tiny
     segments cost almost nothing. A polyline's last partial pixel is drawn if under half
-    a pixel, so ink is conserved to within half a pixel per polyline.
+    a pixel, so ink is conserved to within half a pixel per polyline. Every view is drawn
+    in one pass over the moves, each view keeping its own polyline state.
     """
-    hi = ink.shape[2] - 4 + 0.999
-    for v in range(affine.shape[0]):
-        m00, m01, m02, m03 = affine[v, 0, 0], affine[v, 0, 1], affine[v, 0, 2], affine[v, 0, 3]
-        m10, m11, m12, m13 = affine[v, 1, 0], affine[v, 1, 1], affine[v, 1, 2], affine[v, 1, 3]
-        w = width_px[v]
-        across = int(math.ceil(w)) if w > 1.0 else 1
-        done = 0.0  # arc length into the current one-pixel piece
-        n = 0  # samples so far
-        lx = -1.0  # end of the previous extruding segment (px), -1: none
-        ly = -1.0
-        ux = 0.0
-        uy = 0.0
-        for r in range(ranges.shape[0]):
-            for i in range(ranges[r, 0], ranges[r, 1]):
-                if not extrude[i]:
-                    continue
-                ax, ay, az = start[i, 0], start[i, 1], start[i, 2]
-                bx, by, bz = end[i, 0], end[i, 1], end[i, 2]
-                x0 = min(max(m00 * ax + m01 * ay + m02 * az + m03, 0.0), hi)
-                y0 = min(max(m10 * ax + m11 * ay + m12 * az + m13, 0.0), hi)
-                x1 = min(max(m00 * bx + m01 * by + m02 * bz + m03, 0.0), hi)
-                y1 = min(max(m10 * bx + m11 * by + m12 * bz + m13, 0.0), hi)
-                if x0 != lx or y0 != ly:  # a new polyline: finish the last one
-                    if 0.0 < done < 0.5:
-                        _splat_line(ink, v, n, lx - ux * done * 0.5, ly - uy * done * 0.5, 0.0, 0.0, 1, uy, ux, w * done,
-                                    across)
-                        n += 1
-                    done = 0.0
-                lx = x1
-                ly = y1
+    n_views = affine.shape[0]
+    side = ink.shape[2]
+    plane = side * side
+    flat = ink.reshape(-1)
+    hi = side - 4 + 0.999
+    across = np.ones(n_views, np.int64)
+    for v in range(n_views):
+        if width_px[v] > 1.0:
+            across[v] = int(math.ceil(width_px[v]))
+    done = np.zeros(n_views)  # arc length into the current one-pixel piece
+    count = np.zeros(n_views, np.int64)  # samples so far
+    lx = np.full(n_views, -1.0)  # end of the previous extruding segment (px), -1: none
+    ly = np.full(n_views, -1.0)
+    ux = np.zeros(n_views)
+    uy = np.zeros(n_views)
+    for r in range(ranges.shape[0]):
+        for i in range(ranges[r, 0], ranges[r, 1]):
+            if not extrude[i]:
+                continue
+            ax, ay, az = start[i, 0], start[i, 1], start[i, 2]
+            bx, by, bz = end[i, 0], end[i, 1], end[i, 2]
+            for v in range(n_views):
+                base = np.uint64(2 * v * plane)
+                w = width_px[v]
+                m = affine[v]
+                x0 = min(max(m[0, 0] * ax + m[0, 1] * ay + m[0, 2] * az + m[0, 3], 0.0), hi)
+                y0 = min(max(m[1, 0] * ax + m[1, 1] * ay + m[1, 2] * az + m[1, 3], 0.0), hi)
+                x1 = min(max(m[0, 0] * bx + m[0, 1] * by + m[0, 2] * bz + m[0, 3], 0.0), hi)
+                y1 = min(max(m[1, 0] * bx + m[1, 1] * by + m[1, 2] * bz + m[1, 3], 0.0), hi)
+                d = done[v]
+                if x0 != lx[v] or y0 != ly[v]:  # a new polyline: finish the last one
+                    if 0.0 < d < 0.5:
+                        _splat_line(flat, base, plane, side, count[v], lx[v] - ux[v] * d * 0.5,
+                                    ly[v] - uy[v] * d * 0.5, 0.0, 0.0, 1, uy[v], ux[v], w * d, across[v])
+                        count[v] += 1
+                    d = 0.0
+                lx[v] = x1
+                ly[v] = y1
                 dx = x1 - x0
                 dy = y1 - y0
                 length = math.sqrt(dx * dx + dy * dy)
                 if length <= 0.0:
+                    done[v] = d
                     continue
-                ux = dx / length
-                uy = dy / length
-                t = 0.5 - done if done < 0.5 else 1.5 - done  # distance to the next piece centre
+                tx = dx / length
+                ty = dy / length
+                ux[v] = tx
+                uy[v] = ty
+                t = 0.5 - d if d < 0.5 else 1.5 - d  # distance to the next piece centre
                 if t <= length:
                     steps = int(length - t) + 1
-                    _splat_line(ink, v, n, x0 + ux * t, y0 + uy * t, ux, uy, steps, uy, ux, w, across)
-                    n += steps
-                done += length
-                done -= math.floor(done)
-        if 0.0 < done < 0.5:
-            _splat_line(ink, v, n, lx - ux * done * 0.5, ly - uy * done * 0.5, 0.0, 0.0, 1, uy, ux, w * done, across)
+                    _splat_line(flat, base, plane, side, count[v], x0 + tx * t, y0 + ty * t, tx, ty, steps, ty, tx,
+                                w, across[v])
+                    count[v] += steps
+                d += length
+                done[v] = d - math.floor(d)
+    for v in range(n_views):
+        d = done[v]
+        if 0.0 < d < 0.5:
+            _splat_line(flat, np.uint64(2 * v * plane), plane, side, count[v], lx[v] - ux[v] * d * 0.5,
+                        ly[v] - uy[v] * d * 0.5, 0.0, 0.0, 1, uy[v], ux[v], width_px[v] * d, across[v])
 
 
-@njit(cache=True, nogil=True, fastmath=True)
-def _splat_line(ink, v, n, x, y, ux, uy, steps, nux, nuy, w, across):
+@njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _splat_line(flat, base, plane, side, n, x, y, ux, uy, steps, nux, nuy, w, across):
     """``steps`` samples from (x, y), one pixel apart along (ux, uy), each carrying ``w``
-    pixels of ink into buffer ``(n + step) & 1``; lines wider than a pixel spread each
-    sample over ``across`` splats along the normal (-nux, nuy)."""
+    pixels of ink into buffer ``(n + step) & 1`` of the view starting at flat index
+    ``base``; lines wider than a pixel spread each sample over ``across`` splats along the
+    normal (-nux, nuy)."""
     x += 1.5  # pixel centres sit at i + 0.5; +2 for the border, -0.5 to the centre
     y += 1.5
     if across == 1:
         for _ in range(steps):
-            _splat(ink, v, n & 1, x, y, w)
+            _splat(flat, base, plane, side, n & 1, x, y, w)
             n += 1
             x += ux
             y += uy
@@ -100,23 +117,27 @@ def _splat_line(ink, v, n, x, y, ux, uy, steps, nux, nuy, w, across):
     for _ in range(steps):
         for q in range(across):
             u = ((q + 0.5) / across - 0.5) * w
-            _splat(ink, v, n & 1, x - nux * u, y + nuy * u, wq)
+            _splat(flat, base, plane, side, n & 1, x - nux * u, y + nuy * u, wq)
         n += 1
         x += ux
         y += uy
 
 
-@njit(cache=True, nogil=True, fastmath=True)
-def _splat(ink, v, k, x, y, w):
-    """Add ``w`` at (x, y) (border-shifted px) of ``ink[v, k]`` with a bilinear tent."""
+@njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _splat(flat, base, plane, side, k, x, y, w):
+    """Add ``w`` at (x, y) (border-shifted px) of buffer ``k`` with a bilinear tent; unsigned
+    flat indices spare numba's negative-index checks."""
     ix = int(x)
     iy = int(y)
     ax = x - ix
     ay = y - iy
-    ink[v, k, iy, ix] += w * (1.0 - ax) * (1.0 - ay)
-    ink[v, k, iy, ix + 1] += w * ax * (1.0 - ay)
-    ink[v, k, iy + 1, ix] += w * (1.0 - ax) * ay
-    ink[v, k, iy + 1, ix + 1] += w * ax * ay
+    j = base + np.uint64(k * plane + iy * side + ix)
+    wa = w * ax
+    w1 = w - wa
+    flat[j] += w1 - w1 * ay
+    flat[j + np.uint64(1)] += wa - wa * ay
+    flat[j + np.uint64(side)] += w1 * ay
+    flat[j + np.uint64(side + 1)] += wa * ay
 
 
 @njit(cache=True, nogil=True)

@@ -231,7 +231,10 @@ def random_settings(rng: np.random.Generator) -> dict:
 def _cache_path(cfg: DatasetConfig, object_id: str, pose: str, slicer: str) -> Path | None:
     if not cfg.slice_cache:
         return None
-    key = hashlib.sha1(f"{cfg.seed}|{object_id}|{pose}|{slicer}".encode()).hexdigest()[:20]
+    from c3po.slicer import BUILTIN_REVISION
+
+    revision = f"|r{BUILTIN_REVISION}" if slicer == "builtin" else ""  # a real slicer's output never changes
+    key = hashlib.sha1(f"{cfg.seed}|{object_id}|{pose}|{slicer}{revision}".encode()).hexdigest()[:20]
     return Path(cfg.slice_cache) / slicer / f"{key}.gcode.gz"
 
 

@@ -2,7 +2,9 @@
 
 The built-in slicer is what builds datasets (tens of thousands of objects), so it is
 vectorised: sections for all layers at once (``c3po.section``), perimeters and infill as
-batched shapely calls over every layer, and G-code written from arrays. What it prints:
+batched shapely calls, each run once per distinct cross-section (a prism has one), the
+solid-layer test as a doubling window of intersections, and G-code formatted from arrays
+by one template. What it prints:
 
 * per layer ``;LAYER:n`` then ``G0 Z``; perimeters inside-out (``;TYPE:WALL-INNER`` then
   ``;TYPE:WALL-OUTER``, outer wall centred ``extrusion_width / 2`` inside the surface);
@@ -28,6 +30,8 @@ import numpy as np
 from c3po.errors import MeshError, SlicerError
 
 SLICERS = ("builtin", "prusa", "cura")
+#: bumped whenever the built-in slicer's G-code changes, so caches of its output go stale
+BUILTIN_REVISION = 2
 
 
 @dataclass
@@ -117,27 +121,92 @@ def _builtin(mesh, cfg: SliceConfig, name: str) -> bytes:
     if shapely.is_empty(regions).all():
         raise MeshError(f"{name}: no closed cross-section at any layer; the mesh is not a solid "
                         f"(repair it, e.g. in PrusaSlicer or Meshmixer)")
-    walls = [_valid(shapely.buffer(regions, -(w / 2 + k * w), join_style="mitre", mitre_limit=2.0)) for k in range(P)]
+    # Offsets and booleans run once per distinct cross-section (a prism has one, however tall).
+    ids, distinct = _distinct(regions)
+    walls = [_valid(shapely.buffer(distinct, -(w / 2 + k * w), join_style="mitre", mitre_limit=2.0))[ids]
+             for k in range(P)]
     # Features thinner than one line (a sight, a rim's tip) get one wall along their outline.
     thin = shapely.is_empty(walls[0]) & ~shapely.is_empty(regions)
     walls[0][thin] = regions[thin]
-    inner = _valid(shapely.buffer(regions, -(P * w - 0.15 * w), join_style="mitre", mitre_limit=2.0))
+    inner_ids, inner = ids, _valid(shapely.buffer(distinct, -(P * w - 0.15 * w), join_style="mitre", mitre_limit=2.0))
     # Solid where the part is not covered within solid_layers above and below.
-    S = cfg.solid_layers
-    cover = regions.copy()
-    empty = shapely.Polygon()
-    for d in range(1, S + 1):
-        up = np.r_[regions[d:], [empty] * min(d, len(regions))][: len(regions)]
-        down = np.r_[[empty] * min(d, len(regions)), regions[:-d]][: len(regions)]
-        cover = shapely.intersection(shapely.intersection(cover, up), down)
+    cover_ids, cover = _window_meet(ids, distinct, cfg.solid_layers)
     cover = _valid(shapely.buffer(cover, -w, join_style="mitre"))  # shrink so skin overlaps a little
-    solid = shapely.difference(inner, cover)
-    sparse = shapely.intersection(inner, cover)
+    solid = _pairwise(shapely.difference, inner_ids, inner, cover_ids, cover)
+    sparse = _pairwise(shapely.intersection, inner_ids, inner, cover_ids, cover)
     k = np.arange(len(z))
     skin = _hatch(solid, w, np.where(k % 2 == 0, cfg.infill_angle, -cfg.infill_angle), offset=k % 2 * w / 2)
     fill = _hatch(sparse, w / max(cfg.infill_density, 1e-6), np.where(k % 2 == 0, cfg.infill_angle, -cfg.infill_angle)) \
         if cfg.infill_density > 0 else [np.zeros((0, 2, 2)) for _ in k]
     return _write(z, _plan(z, walls, skin, fill, regions, cfg), cfg)
+
+
+def _distinct(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, distinct): ``geoms == distinct[ids]``, one entry per distinct geometry
+    (equal WKB), the empty geometry last."""
+    import shapely
+
+    keys = shapely.to_wkb(geoms)
+    empty = shapely.to_wkb(shapely.Polygon())
+    index: dict[bytes, int] = {}
+    ids = np.array([index.setdefault(k, len(index)) if k != empty else -1 for k in keys.tolist()], np.int64)
+    firsts = np.zeros(len(index), np.int64)
+    firsts[ids[ids >= 0]] = np.flatnonzero(ids >= 0)
+    ids[ids < 0] = len(index)
+    return ids, _with_empty(geoms[firsts])
+
+
+def _with_empty(geoms: np.ndarray) -> np.ndarray:
+    import shapely
+
+    out = np.empty(len(geoms) + 1, dtype=object)
+    out[:-1], out[-1] = geoms, shapely.Polygon()
+    return out
+
+
+def _meet_ids(op, a: np.ndarray, ga: np.ndarray, b: np.ndarray, gb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``op`` of ``ga[a[i]]`` and ``gb[b[i]]`` for every i, computed once per distinct pair;
+    (ids, geoms) as :func:`_distinct`, where the last of ``ga`` and ``gb`` is empty and an
+    empty operand gives empty (true of intersection, the only ``op`` used here)."""
+    ea, eb = len(ga) - 1, len(gb) - 1
+    live = (a != ea) & (b != eb)
+    pairs, inv = np.unique(np.stack([a[live], b[live]], 1), axis=0, return_inverse=True)
+    ids = np.full(len(a), len(pairs), np.int64)
+    ids[live] = inv.ravel()
+    return ids, _with_empty(op(ga[pairs[:, 0]], gb[pairs[:, 1]]) if len(pairs) else np.zeros(0, object))
+
+
+def _pairwise(op, a: np.ndarray, ga: np.ndarray, b: np.ndarray, gb: np.ndarray) -> np.ndarray:
+    """(L,) ``op(ga[a[i]], gb[b[i]])``, computed once per distinct pair."""
+    pairs, inv = np.unique(np.stack([a, b], 1), axis=0, return_inverse=True)
+    return op(ga[pairs[:, 0]], gb[pairs[:, 1]])[inv.ravel()]
+
+
+def _window_meet(ids: np.ndarray, geoms: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per layer k the intersection of layers k - s .. k + s (empty past either end), as
+    (ids, geoms): windows of 2, 4, 8... layers are met pairwise, then two overlapping
+    windows give any length (intersection is idempotent), so 2s + 1 layers take about
+    log2(2s + 1) + 1 intersections per layer instead of 2s."""
+    import shapely
+
+    n, size = len(ids), 2 * s + 1
+    if s <= 0 or n == 0:
+        return ids, geoms
+    if size > n:
+        return np.zeros(n, np.int64), _with_empty(np.zeros(0, object))
+    span = 1
+    while span * 2 <= size:  # ids[k] -> intersection of layers k .. k + 2 span - 1
+        empty = len(geoms) - 1
+        shifted = np.r_[ids[span:], np.full(span, empty)]
+        ids, geoms = _meet_ids(shapely.intersection, ids, geoms, shifted, geoms)
+        span *= 2
+    empty = len(geoms) - 1
+    k = np.arange(n)
+    lo, hi = k - s, k + s - span + 1  # two windows of ``span`` layers covering k - s .. k + s
+    inside = (lo >= 0) & (k + s < n)
+    a = np.where(inside, ids[np.clip(lo, 0, n - 1)], empty)
+    b = np.where(inside, ids[np.clip(hi, 0, n - 1)], empty)
+    return _meet_ids(shapely.intersection, a, geoms, b, geoms)
 
 
 def _valid(geoms: np.ndarray) -> np.ndarray:
@@ -291,13 +360,15 @@ def _write(z: np.ndarray, plan, cfg: SliceConfig) -> bytes:
     de = np.where(first, 0.0, dist * k_layer[pt_layer])
     e = de if cfg.relative_e else np.cumsum(de)
     retract = first & (dist > cfg.retract_min_travel)
-    xs, ys, es = np.round(xy[:, 0], 3).tolist(), np.round(xy[:, 1], 3).tolist(), e.tolist()
-    lines = [f"G0 X{x:.3f} Y{y:.3f} F{ftr}" if f else f"G1 X{x:.3f} Y{y:.3f} E{v:.5f}"
-             for x, y, v, f in zip(xs, ys, es, first.tolist())]
-    fpr = np.where(player == 0, cfg.first_layer_speed, cfg.print_speed) * 60
-    for i, f in zip((starts + 1).tolist(), fpr.astype(int).tolist()):  # speed of the first extrude
-        if i < N and not first[i]:
-            lines[i] += f" F{f}"
+    # One %-template for the whole body, formatted by a single C call: per line "G0 X Y" or
+    # "G1 X Y E", with the few retractions, speeds and headers spliced in as literal text.
+    lines = np.where(first, f"G0 X%.3f Y%.3f F{ftr}", "G1 X%.3f Y%.3f E%.5f").astype(object)
+    fpr = (np.where(player == 0, cfg.first_layer_speed, cfg.print_speed) * 60).astype(int)
+    p = np.flatnonzero(starts + 1 < N)
+    p = p[~first[starts[p] + 1]]  # paths that extrude: the first extrude sets the speed
+    for f in np.unique(fpr[p]).tolist():
+        i = starts[p[fpr[p] == f]] + 1
+        lines[i] = lines[i] + f" F{f}"
     eabs = e - de  # absolute E before each point
     for i in np.flatnonzero(retract).tolist():
         back = -r if cfg.relative_e else eabs[i] - r
@@ -313,6 +384,8 @@ def _write(z: np.ndarray, plan, cfg: SliceConfig) -> bytes:
         if new_layer[p]:
             head = f";LAYER:{player[p]}\nG0 Z{z[player[p]]:.3f} F{ftr}\n" + head
         lines[i] = head + lines[i]
+    values = np.stack([np.round(xy[:, 0], 3), np.round(xy[:, 1], 3), e], 1)
+    body = "\n".join(lines.tolist()) % tuple(values[np.c_[np.ones((N, 2), bool), ~first]].tolist())
     conf = json.dumps(asdict(cfg))
     head = [";FLAVOR:Marlin", ";Generated with c3po builtin slicer", f";c3po_config: {conf}", f";LAYER_COUNT:{len(z)}",
             f"M140 S{cfg.bed_temp}", f"M104 S{cfg.nozzle_temp}", f"M190 S{cfg.bed_temp}", f"M109 S{cfg.nozzle_temp}",
@@ -320,4 +393,4 @@ def _write(z: np.ndarray, plan, cfg: SliceConfig) -> bytes:
     e_end = -r if cfg.relative_e else (float(e[-1]) if N else 0.0) - r
     tail = [";TYPE:END", f"G1 E{e_end:.5f} F{fre}", f"G0 Z{min(z[-1] + 10, cfg.bed[2]):.3f} F{ftr}",
             "M104 S0", "M140 S0", "M107", "M84", ""]
-    return "\n".join(head + lines + tail).encode()
+    return "\n".join(head + ([body] if N else []) + tail).encode()

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from c3po._emit import format_moves
 from c3po.errors import MeshError, SlicerError
 
 SLICERS = ("builtin", "prusa", "cura")
@@ -360,22 +361,16 @@ def _write(z: np.ndarray, plan, cfg: SliceConfig) -> bytes:
     de = np.where(first, 0.0, dist * k_layer[pt_layer])
     e = de if cfg.relative_e else np.cumsum(de)
     retract = first & (dist > cfg.retract_min_travel)
-    # One %-template for the whole body, formatted by a single C call: per line "G0 X Y" or
-    # "G1 X Y E", with the few retractions, speeds and headers spliced in as literal text.
-    lines = np.where(first, f"G0 X%.3f Y%.3f F{ftr}", "G1 X%.3f Y%.3f E%.5f").astype(object)
     fpr = (np.where(player == 0, cfg.first_layer_speed, cfg.print_speed) * 60).astype(int)
+    speed = np.zeros(N, np.int64)
     p = np.flatnonzero(starts + 1 < N)
-    p = p[~first[starts[p] + 1]]  # paths that extrude: the first extrude sets the speed
-    for f in np.unique(fpr[p]).tolist():
-        i = starts[p[fpr[p] == f]] + 1
-        lines[i] = lines[i] + f" F{f}"
+    p = p[~first[starts[p] + 1]]  # paths that extrude: their first extrude sets the speed
+    speed[starts[p] + 1] = fpr[p]
     eabs = e - de  # absolute E before each point
-    for i in np.flatnonzero(retract).tolist():
-        back = -r if cfg.relative_e else eabs[i] - r
-        fwd = r if cfg.relative_e else eabs[i]
-        lines[i] = f"G1 E{back:.5f} F{fre}\n" + lines[i]
-        if i + 1 < N:
-            lines[i + 1] = f"G1 E{fwd:.5f} F{fre}\n" + lines[i + 1]
+    back = np.where(retract, -r if cfg.relative_e else eabs - r, np.nan)
+    fwd = np.r_[np.nan, np.where(retract, r if cfg.relative_e else eabs, np.nan)[:-1]]
+    body, offsets = format_moves(first, xy, e, speed, back, fwd, fre, f" F{ftr}")
+    before: dict[int, str] = {}  # layer and type headers, before a move's text
     new_layer = np.r_[True, player[1:] != player[:-1]]
     new_type = new_layer | np.r_[True, ptype[1:] != ptype[:-1]]
     for p in np.flatnonzero(new_type).tolist():
@@ -383,9 +378,12 @@ def _write(z: np.ndarray, plan, cfg: SliceConfig) -> bytes:
         head = f";TYPE:{TYPES[ptype[p]]}\n"
         if new_layer[p]:
             head = f";LAYER:{player[p]}\nG0 Z{z[player[p]]:.3f} F{ftr}\n" + head
-        lines[i] = head + lines[i]
-    values = np.stack([np.round(xy[:, 0], 3), np.round(xy[:, 1], 3), e], 1)
-    body = "\n".join(lines.tolist()) % tuple(values[np.c_[np.ones((N, 2), bool), ~first]].tolist())
+        before[i] = head
+    view, pieces, done = memoryview(body), [], 0
+    for i in sorted(before):
+        pieces += [view[offsets[done]:offsets[i]], before[i].encode()]
+        done = i
+    pieces.append(view[offsets[done]:])
     conf = json.dumps(asdict(cfg))
     head = [";FLAVOR:Marlin", ";Generated with c3po builtin slicer", f";c3po_config: {conf}", f";LAYER_COUNT:{len(z)}",
             f"M140 S{cfg.bed_temp}", f"M104 S{cfg.nozzle_temp}", f"M190 S{cfg.bed_temp}", f"M109 S{cfg.nozzle_temp}",
@@ -393,4 +391,4 @@ def _write(z: np.ndarray, plan, cfg: SliceConfig) -> bytes:
     e_end = -r if cfg.relative_e else (float(e[-1]) if N else 0.0) - r
     tail = [";TYPE:END", f"G1 E{e_end:.5f} F{fre}", f"G0 Z{min(z[-1] + 10, cfg.bed[2]):.3f} F{ftr}",
             "M104 S0", "M140 S0", "M107", "M84", ""]
-    return "\n".join(head + ([body] if N else []) + tail).encode()
+    return ("\n".join(head) + "\n").encode() + b"".join(pieces) + "\n".join(tail).encode()

@@ -257,3 +257,54 @@ def test_missing_backends_name_their_package(monkeypatch, tmp_path):
     with pytest.raises(SlicerError, match="cura-defs.sh"):
         backends.cura_definitions()
     assert not backends.available("cura")
+
+
+# ---- the built-in slicer's building blocks ----------------------------------------------
+
+
+def test_move_lines_print_what_python_formatting_prints():
+    from c3po._emit import format_moves
+
+    rng = np.random.default_rng(3)
+    n = 400
+    travel = rng.random(n) < 0.3
+    xy = np.round(rng.uniform(-5, 300, (n, 2)), 3)
+    xy[:3] = [[0.0, 0.0], [0.0005, 123.4564], [99.9995, 7.0]]  # rounding at the last digit
+    e = np.round(rng.uniform(0, 50, n), 5)
+    speed = np.where(rng.random(n) < 0.2, rng.integers(600, 6000, n), 0)
+    retract = travel & (rng.random(n) < 0.5)
+    back = np.where(retract, -np.round(rng.uniform(0, 3, n), 5), np.nan)
+    fwd = np.r_[np.nan, np.where(retract, 0.8, np.nan)[:-1]]
+    text, starts = format_moves(travel, xy, e, speed, back, fwd, 2100, " F9000")
+    expected = []
+    for i in range(n):
+        line = ""
+        if not np.isnan(back[i]):
+            line += f"G1 E{back[i]:.5f} F2100\n"
+        if not np.isnan(fwd[i]):
+            line += f"G1 E{fwd[i]:.5f} F2100\n"
+        x, y = np.round(xy[i], 3)
+        if travel[i]:
+            line += f"G0 X{x:.3f} Y{y:.3f} F9000\n"
+        else:
+            line += f"G1 X{x:.3f} Y{y:.3f} E{e[i]:.5f}" + (f" F{speed[i]}" if speed[i] else "") + "\n"
+        expected.append(line)
+    assert text.decode() == "".join(expected)
+    assert [text[a:b].decode() for a, b in zip(starts, starts[1:])] == expected
+
+
+def test_solid_cover_window_equals_the_layer_by_layer_intersection():
+    from c3po.slicer import _distinct, _window_meet
+
+    rng = np.random.default_rng(5)
+    squares = [shapely.box(0, 0, 10, 10), shapely.box(1, 0, 10, 9), shapely.box(0, 2, 8, 10)]
+    layers = np.array([squares[i] for i in rng.integers(0, 3, 23)] + [shapely.Polygon()] + [squares[0]] * 6,
+                      dtype=object)
+    for s in (1, 2, 3, 5):
+        ids, distinct = _distinct(layers)
+        assert all(distinct[ids[k]].equals(layers[k]) or layers[k].is_empty for k in range(len(layers)))
+        cover_ids, cover = _window_meet(ids, distinct, s)
+        for k in range(len(layers)):
+            window = layers[max(k - s, 0):k + s + 1]
+            naive = shapely.intersection_all(window) if k - s >= 0 and k + s < len(layers) else shapely.Polygon()
+            assert cover[cover_ids[k]].symmetric_difference(naive).area < 1e-9, (s, k)

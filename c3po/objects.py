@@ -138,21 +138,25 @@ def _mark(a, b, extrude, layer, i0, i1, cell, origin, grid, bottom, top, start_c
     (sampled every half cell), widen their layer span, and record the absolute cell of
     every move's start."""
     ox, oy = origin[0], origin[1]
+    inv = 1.0 / cell
     for j in range(i0, i1):
-        ax, ay = a[j, 0], a[j, 1]
-        start_cell[j, 0] = int(math.floor(ax / cell))
-        start_cell[j, 1] = int(math.floor(ay / cell))
+        ax, ay = a[j, 0] * inv, a[j, 1] * inv  # in cells
+        sx, sy = int(math.floor(ax)), int(math.floor(ay))
+        start_cell[j, 0] = sx
+        start_cell[j, 1] = sy
         if not extrude[j]:
             continue
-        dx, dy = b[j, 0] - ax, b[j, 1] - ay
-        n = int(math.ceil(math.sqrt(dx * dx + dy * dy) / (cell / 2))) + 1
+        dx, dy = b[j, 0] * inv - ax, b[j, 1] * inv - ay
+        n = 0 if int(math.floor(ax + dx)) == sx and int(math.floor(ay + dy)) == sy else \
+            int(math.ceil(2.0 * math.sqrt(dx * dx + dy * dy))) + 1  # within one cell: mark it once
+        lay = layer[j]
         for k in range(n + 1):
-            t = k / n
-            cy = int(math.floor((ay + dy * t) / cell)) - oy
-            cx = int(math.floor((ax + dx * t) / cell)) - ox
+            t = k / n if n else 0.0
+            cy = int(math.floor(ay + dy * t)) - oy
+            cx = int(math.floor(ax + dx * t)) - ox
             grid[cy, cx] = True
-            bottom[cy, cx] = min(bottom[cy, cx], layer[j])
-            top[cy, cx] = max(top[cy, cx], layer[j])
+            bottom[cy, cx] = min(bottom[cy, cx], lay)
+            top[cy, cx] = max(top[cy, cx], lay)
 
 
 @njit(cache=True, nogil=True)

@@ -63,28 +63,40 @@ def save_safetensors(path: str | Path, tensors: dict[str, np.ndarray], metadata:
 
 
 def _conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, pad: int) -> np.ndarray:
-    """x (N, C, H, W), w (O, C, k, k) -> (N, O, H', W'); im2col + one matmul."""
-    n, c, h, wd = x.shape
+    """x (N, H, W, C), w (O, C, k, k) -> (N, H', W', O); im2col + one matmul.
+
+    Channels last: each window's (k, k, C) values are copied as runs of C contiguous
+    floats, and the matmul's output is already the next layer's layout.
+    """
+    n, h, wd, c = x.shape
     o, _, k, _ = w.shape
     if pad:
-        x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    ho, wo = x.shape[2] - k + 1, x.shape[3] - k + 1
-    cols = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))  # N C Ho Wo k k
-    cols = cols.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * k * k)
-    y = cols @ w.reshape(o, -1).T + b
-    return y.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)
+        x = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    ho, wo = x.shape[1] - k + 1, x.shape[2] - k + 1
+    cols = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))  # N Ho Wo C k k
+    cols = cols.transpose(0, 1, 2, 4, 5, 3).reshape(n * ho * wo, k * k * c)
+    y = cols @ w.transpose(0, 2, 3, 1).reshape(o, -1).T + b
+    return y.reshape(n, ho, wo, o)
 
 
 def _maxpool(x: np.ndarray, k: int) -> np.ndarray:
-    n, c, h, w = x.shape
+    """x (N, H, W, C) -> (N, H // k, W // k, C)."""
+    n, h, w, c = x.shape
     h2, w2 = h // k, w // k
-    return x[:, :, : h2 * k, : w2 * k].reshape(n, c, h2, k, w2, k).max(axis=(3, 5))
+    return x[:, : h2 * k, : w2 * k].reshape(n, h2, k, w2, k, c).max(axis=(2, 4))
 
 
 def run_layers(layers: list[dict], weights: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """Apply ``layers`` to ``x`` (N, C, H, W) float32; returns the last layer's output."""
+    """Apply ``layers`` to ``x`` (N, C, H, W) float32; returns the last layer's output.
+
+    Image layers run channels last (N, H, W, C) inside; ``flatten`` restores torch's
+    (C, H, W) order first, so linear layers see what they were trained on.
+    """
+    last = False  # x is (N, H, W, C)
     for spec in layers:
         kind = spec["type"]
+        if kind in ("conv2d", "maxpool", "gap") and not last:
+            x, last = np.ascontiguousarray(x.transpose(0, 2, 3, 1)), True
         if kind == "conv2d":
             x = _conv2d(x, weights[spec["name"] + ".weight"], weights[spec["name"] + ".bias"], spec.get("pad", 0))
         elif kind == "relu":
@@ -92,8 +104,10 @@ def run_layers(layers: list[dict], weights: dict[str, np.ndarray], x: np.ndarray
         elif kind == "maxpool":
             x = _maxpool(x, spec["k"])
         elif kind == "gap":
-            x = x.mean(axis=(2, 3))
+            x, last = x.mean(axis=(1, 2)), False
         elif kind == "flatten":
+            if last:
+                x, last = x.transpose(0, 3, 1, 2), False
             x = x.reshape(len(x), -1)
         elif kind == "linear":
             x = x @ weights[spec["name"] + ".weight"].T + weights[spec["name"] + ".bias"]
@@ -104,6 +118,8 @@ def run_layers(layers: list[dict], weights: dict[str, np.ndarray], x: np.ndarray
             x = feats.reshape(n, n_views * feats.shape[1])
         else:
             raise ModelError(f"unknown layer type {kind!r} in the bundle; update c3po")
+    if last:
+        x = x.transpose(0, 3, 1, 2)
     return x
 
 

@@ -129,12 +129,12 @@ def _builtin(mesh, cfg: SliceConfig, name: str) -> bytes:
     # Features thinner than one line (a sight, a rim's tip) get one wall along their outline.
     thin = shapely.is_empty(walls[0]) & ~shapely.is_empty(regions)
     walls[0][thin] = regions[thin]
-    inner_ids, inner = ids, _valid(shapely.buffer(distinct, -(P * w - 0.15 * w), join_style="mitre", mitre_limit=2.0))
+    inner = _valid(shapely.buffer(distinct, -(P * w - 0.15 * w), join_style="mitre", mitre_limit=2.0))
     # Solid where the part is not covered within solid_layers above and below.
     cover_ids, cover = _window_meet(ids, distinct, cfg.solid_layers)
     cover = _valid(shapely.buffer(cover, -w, join_style="mitre"))  # shrink so skin overlaps a little
-    solid = _pairwise(shapely.difference, inner_ids, inner, cover_ids, cover)
-    sparse = _pairwise(shapely.intersection, inner_ids, inner, cover_ids, cover)
+    solid = _pairwise(shapely.difference, ids, inner, cover_ids, cover)
+    sparse = _pairwise(shapely.intersection, ids, inner, cover_ids, cover)
     k = np.arange(len(z))
     skin = _hatch(solid, w, np.where(k % 2 == 0, cfg.infill_angle, -cfg.infill_angle), offset=k % 2 * w / 2)
     fill = _hatch(sparse, w / max(cfg.infill_density, 1e-6), np.where(k % 2 == 0, cfg.infill_angle, -cfg.infill_angle)) \
@@ -165,16 +165,17 @@ def _with_empty(geoms: np.ndarray) -> np.ndarray:
     return out
 
 
-def _meet_ids(op, a: np.ndarray, ga: np.ndarray, b: np.ndarray, gb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``op`` of ``ga[a[i]]`` and ``gb[b[i]]`` for every i, computed once per distinct pair;
-    (ids, geoms) as :func:`_distinct`, where the last of ``ga`` and ``gb`` is empty and an
-    empty operand gives empty (true of intersection, the only ``op`` used here)."""
-    ea, eb = len(ga) - 1, len(gb) - 1
-    live = (a != ea) & (b != eb)
+def _meet(a: np.ndarray, b: np.ndarray, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The intersection of ``geoms[a[i]]`` and ``geoms[b[i]]`` for every i, computed once
+    per distinct pair, as (ids, geoms) of :func:`_distinct` (the last of ``geoms`` is empty)."""
+    import shapely
+
+    empty = len(geoms) - 1
+    live = (a != empty) & (b != empty)
     pairs, inv = np.unique(np.stack([a[live], b[live]], 1), axis=0, return_inverse=True)
     ids = np.full(len(a), len(pairs), np.int64)
     ids[live] = inv.ravel()
-    return ids, _with_empty(op(ga[pairs[:, 0]], gb[pairs[:, 1]]) if len(pairs) else np.zeros(0, object))
+    return ids, _with_empty(shapely.intersection(geoms[pairs[:, 0]], geoms[pairs[:, 1]]))
 
 
 def _pairwise(op, a: np.ndarray, ga: np.ndarray, b: np.ndarray, gb: np.ndarray) -> np.ndarray:
@@ -188,8 +189,6 @@ def _window_meet(ids: np.ndarray, geoms: np.ndarray, s: int) -> tuple[np.ndarray
     (ids, geoms): windows of 2, 4, 8... layers are met pairwise, then two overlapping
     windows give any length (intersection is idempotent), so 2s + 1 layers take about
     log2(2s + 1) + 1 intersections per layer instead of 2s."""
-    import shapely
-
     n, size = len(ids), 2 * s + 1
     if s <= 0 or n == 0:
         return ids, geoms
@@ -199,7 +198,7 @@ def _window_meet(ids: np.ndarray, geoms: np.ndarray, s: int) -> tuple[np.ndarray
     while span * 2 <= size:  # ids[k] -> intersection of layers k .. k + 2 span - 1
         empty = len(geoms) - 1
         shifted = np.r_[ids[span:], np.full(span, empty)]
-        ids, geoms = _meet_ids(shapely.intersection, ids, geoms, shifted, geoms)
+        ids, geoms = _meet(ids, shifted, geoms)
         span *= 2
     empty = len(geoms) - 1
     k = np.arange(n)
@@ -207,7 +206,7 @@ def _window_meet(ids: np.ndarray, geoms: np.ndarray, s: int) -> tuple[np.ndarray
     inside = (lo >= 0) & (k + s < n)
     a = np.where(inside, ids[np.clip(lo, 0, n - 1)], empty)
     b = np.where(inside, ids[np.clip(hi, 0, n - 1)], empty)
-    return _meet_ids(shapely.intersection, a, geoms, b, geoms)
+    return _meet(a, b, geoms)
 
 
 def _valid(geoms: np.ndarray) -> np.ndarray:

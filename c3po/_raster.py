@@ -103,7 +103,7 @@ def _splat_line(flat, base, plane, side, n, x, y, ux, uy, steps, nux, nuy, w, ac
     """``steps`` samples from (x, y), one pixel apart along (ux, uy), each carrying ``w``
     pixels of ink into buffer ``(n + step) & 1`` of the view starting at flat index
     ``base``; lines wider than a pixel spread each sample over ``across`` splats along the
-    normal (-nux, nuy)."""
+    normal (-nux, nuy), clamped to the buffer (a line centre is at least 1.5 px inside)."""
     x += 1.5  # pixel centres sit at i + 0.5; +2 for the border, -0.5 to the centre
     y += 1.5
     if across == 1:
@@ -114,10 +114,12 @@ def _splat_line(flat, base, plane, side, n, x, y, ux, uy, steps, nux, nuy, w, ac
             y += uy
         return
     wq = w / across
+    edge = side - 1.001  # splats spread across a wide line stay inside the buffer
     for _ in range(steps):
         for q in range(across):
             u = ((q + 0.5) / across - 0.5) * w
-            _splat(flat, base, plane, side, n & 1, x - nux * u, y + nuy * u, wq)
+            _splat(flat, base, plane, side, n & 1, min(max(x - nux * u, 0.0), edge), min(max(y + nuy * u, 0.0), edge),
+                   wq)
         n += 1
         x += ux
         y += uy

@@ -99,8 +99,11 @@ def _raise_odds(p: np.ndarray, margin: float) -> np.ndarray:
 
 
 def candidates():
-    """Policies searched: one rule, or a likely rule and a stricter but quicker one."""
-    thresholds, holds = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99], [1, 2, 3, 4, 6]
+    """Policies searched: one rule, or a likely rule and a stricter but quicker one.
+    Thresholds are finer near the top: label smoothing caps a confident weapon score at
+    about 0.96, so that is where a quick rule must sit."""
+    thresholds = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.88, 0.9, 0.92, 0.94, 0.95, 0.96, 0.98]
+    holds = [1, 2, 3, 4, 5, 6]
     single = [[(t, h)] for t in thresholds for h in holds]
     pairs = [[(t1, h1), (t2, h2)] for t1, t2 in itertools.combinations(thresholds, 2)
              for h2, h1 in itertools.combinations(holds, 2)]  # t1 < t2, h1 > h2

@@ -121,6 +121,34 @@ def test_rotation_about_z_turns_the_top_view():
     assert np.abs(np.rot90(top).astype(int) - quarter).mean() < 3
 
 
+def test_wide_lines_of_a_tiny_print_stay_inside_the_ink_buffer():
+    """A 1 mm part drawn at 64 px has lines 26 px wide, wider than the margin; their
+    splats must land inside the buffers (guard bands around them stay untouched)."""
+    from c3po import _raster
+
+    tiny = parse_gcode(prism_gcode([(100.0, 100.0), (101.0, 100.0), (101.0, 101.0), (100.0, 101.0)], layers=3,
+                                   width=0.5, infill=False).encode())
+    size, guard = 64, 4096
+    ranges = np.array([[0, len(tiny)]], np.int64)
+    scale = size * 0.8 / 1.0
+    affine = np.zeros((3, 2, 4))
+    for v, (a, b) in enumerate([(0, 1), (0, 2), (1, 2)]):
+        affine[v, 0, a], affine[v, 0, 3] = scale, size / 2 - 100.5 * scale
+        affine[v, 1, b] = -scale
+        affine[v, 1, 3] = size / 2 + (100.5 if b < 2 else 0.3) * scale
+    shape = (3, 2, size + 4, size + 4)
+    buf = np.zeros(int(np.prod(shape)) + 2 * guard, np.float32)
+    ink = buf[guard:-guard].reshape(shape)
+    width = np.full(3, 0.5 * scale)
+    assert width[0] > 20
+    _raster.project_ink(tiny.start, tiny.end, tiny.extrude, ranges, affine, width, ink)
+    assert not buf[:guard].any() and not buf[-guard:].any()
+    wall = int(size / 2 - 0.5 * scale) + 2  # the left wall's centre column, in the bordered buffer
+    assert ink[0, :, size // 2 + 2, wall].sum() > 0
+    images = project(tiny, size)
+    assert images[0].any() and images[0, size // 2, size // 2] == 0  # walls drawn, the hole stays open
+
+
 def test_extrusion_width_is_estimated_from_e_and_layer_height(square):
     assert extrusion_width(square) == pytest.approx(0.4, rel=0.05)
 

@@ -460,3 +460,19 @@ def test_multi_member_gzip_equals_one_stream(tmp_path):
     assert parse_gcode(tmp_path / "two.gcode.gz").equals(parse_gcode(text))
     with pytest.raises(GcodeError, match="cannot read"):
         parse_gcode(two[:-10])  # the second member is truncated
+
+
+def test_gzip_reads_the_same_with_plain_zlib(tmp_path, monkeypatch):
+    """ISA-L inflates .gz files where its wheels exist; zlib is the fallback, and both
+    must give the same toolpath and the same errors."""
+    import zlib
+
+    from c3po import gcode
+
+    text = b"".join(f"G1 X{i % 50} Y{i % 7} E{0.1 * i:.2f}\n".encode() for i in range(3000))
+    two = gzip.compress(text[:5000]) + gzip.compress(text[5000:])
+    fast = parse_gcode(two)
+    monkeypatch.setattr(gcode, "_inflate", zlib)
+    assert parse_gcode(two).equals(fast) and fast.equals(parse_gcode(text))
+    with pytest.raises(GcodeError, match="cannot read"):
+        parse_gcode(two[:-10])

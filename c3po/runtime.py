@@ -80,10 +80,15 @@ def _conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, pad: int) -> np.ndarray
 
 
 def _maxpool(x: np.ndarray, k: int) -> np.ndarray:
-    """x (N, H, W, C) -> (N, H // k, W // k, C)."""
-    n, h, w, c = x.shape
-    h2, w2 = h // k, w // k
-    return x[:, : h2 * k, : w2 * k].reshape(n, h2, k, w2, k, c).max(axis=(2, 4))
+    """x (N, H, W, C) -> (N, H // k, W // k, C): the maximum of the k * k strided views
+    (element-wise, far faster than a reduction over two inner axes)."""
+    h2, w2 = x.shape[1] // k, x.shape[2] // k
+    out = x[:, : h2 * k : k, : w2 * k : k].copy()
+    for dy in range(k):
+        for dx in range(k):
+            if dy or dx:
+                np.maximum(out, x[:, dy : h2 * k : k, dx : w2 * k : k], out=out)
+    return out
 
 
 def run_layers(layers: list[dict], weights: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:

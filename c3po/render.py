@@ -96,7 +96,8 @@ def drawn_layers(n_layers: int, size: int, layers_per_px: float = LAYERS_PER_PX)
     budget = math.ceil(layers_per_px * size)
     if not layers_per_px or n_layers <= budget:
         return np.arange(n_layers)
-    return np.unique(np.round(np.linspace(0, n_layers - 1, budget)).astype(np.int64))
+    # steps over one layer apart, so the rounded indices are distinct and increasing
+    return np.round(np.arange(budget) * ((n_layers - 1) / max(budget - 1, 1))).astype(np.int64)
 
 
 def drawn_ranges(tp: Toolpath, size: int, layers_per_px: float = LAYERS_PER_PX) -> np.ndarray:
@@ -105,9 +106,8 @@ def drawn_ranges(tp: Toolpath, size: int, layers_per_px: float = LAYERS_PER_PX) 
     layers = drawn_layers(tp.n_layers, size, layers_per_px)
     if len(layers) == tp.n_layers:
         return np.array([[0, len(tp)]], np.int64)
-    bounds = np.searchsorted(tp.layer, np.arange(tp.n_layers + 1, dtype=tp.layer.dtype)).astype(np.int64)
-    bounds[-1] = len(tp)
-    return np.stack([bounds[layers], bounds[layers + 1]], axis=1)
+    bounds = np.searchsorted(tp.layer, np.r_[layers, layers + 1].astype(tp.layer.dtype)).astype(np.int64)
+    return bounds.reshape(2, -1).T.copy()
 
 
 def project(tp: Toolpath, size: int = 64, **kw) -> np.ndarray:

@@ -115,9 +115,10 @@ def format_moves(travel: np.ndarray, xy: np.ndarray, e: np.ndarray, speed: np.nd
     tail = np.frombuffer(travel_tail.encode(), np.uint8)
     none = np.iinfo(np.int64).min
     xm = np.rint(np.round(xy, 3) * 1000).astype(np.int64)
-    units = [np.where(np.isnan(v), none, np.rint(np.nan_to_num(v) * 1e5)).astype(np.int64) for v in (e, back, fwd)]
+    e_units, back_units, fwd_units = (np.where(np.isnan(v), none, np.rint(np.nan_to_num(v) * 1e5)).astype(np.int64)
+                                      for v in (e, back, fwd))
     out = np.empty(n * (128 + len(tail)) + 1, np.uint8)
     starts = np.empty(n + 1, np.int64)
-    end = move_lines(travel, xm[:, 0].copy(), xm[:, 1].copy(), *units[:1], speed.astype(np.int64), *units[1:],
+    end = move_lines(travel, xm[:, 0].copy(), xm[:, 1].copy(), e_units, speed.astype(np.int64), back_units, fwd_units,
                      int(retract_feed), tail, out, starts)
     return out[:end].tobytes(), starts

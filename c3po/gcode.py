@@ -29,11 +29,6 @@ import os
 import queue
 import threading
 import zlib
-
-try:  # ISA-L inflates gzip about three times faster than zlib, behind zlib's interface
-    from isal import isal_zlib as _inflate
-except ImportError:  # pragma: no cover - platforms without its wheels
-    _inflate = zlib
 from pathlib import Path
 from typing import BinaryIO
 
@@ -43,6 +38,11 @@ from c3po import _scan
 from c3po._jit import HAVE_NUMBA
 from c3po.errors import GcodeError
 from c3po.toolpath import MOVE_FIELDS, Toolpath
+
+try:  # ISA-L inflates gzip about three times faster than zlib, behind zlib's interface
+    from isal import isal_zlib as _inflate
+except ImportError:  # pragma: no cover - platforms without its wheels
+    _inflate = zlib
 
 ARC_TOLERANCE = 0.01  # mm, largest gap between an arc and its chords
 MAX_LINE = 1 << 20  # bytes; no real G-code line comes near this

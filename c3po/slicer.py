@@ -3,8 +3,8 @@
 The built-in slicer is what builds datasets (tens of thousands of objects), so it is
 vectorised: sections for all layers at once (``c3po.section``), perimeters and infill as
 batched shapely calls, each run once per distinct cross-section (a prism has one), the
-solid-layer test as a doubling window of intersections, and G-code formatted from arrays
-by one template. What it prints:
+solid-layer test as a doubling window of intersections, and the move lines of the G-code
+written by a numba kernel (``c3po._emit``). What it prints:
 
 * per layer ``;LAYER:n`` then ``G0 Z``; perimeters inside-out (``;TYPE:WALL-INNER`` then
   ``;TYPE:WALL-OUTER``, outer wall centred ``extrusion_width / 2`` inside the surface);

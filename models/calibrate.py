@@ -7,11 +7,12 @@ the evaluation suite in bench/suite.py seed 777), in random poses, sliced by the
 built-in slicer, PrusaSlicer and CuraEngine (a printer will not run our slicer). Each
 print is replayed once with a policy that never stops, keeping the raw weapon score of
 every look; policies (EMA, and one rule or two: threshold and hold) are then simulated
-on those scores. The chosen policy maximises the share of weapons stopped
-while printing minus ``FALSE_STOP_COST`` times the share of clear prints stopped (those
+on those scores. The chosen policy maximises the share of weapons stopped while
+printing minus ``FALSE_STOP_COST`` times the share of clear prints stopped (those
 counted with each clear print's weapon odds raised by ``ODDS_MARGIN``, a safety margin
-for G-code unlike the calibration prints), then stops the earliest (median flag fraction); weapons it misses while printing are still
-flagged when the last layer is classified. With a novelty gate (c3po.novelty) its
+for G-code unlike the calibration prints), then stops the earliest (median flag
+fraction); weapons it misses while printing are still flagged when the last layer is
+classified. With a novelty gate (c3po.novelty) its
 threshold is chosen first: ``GATE_MARGIN`` times the largest feature distance of a look
 that scored weapon-like on a calibration weapon print; gated looks score 0. Both are
 written into the bundle's bundle.json (models/default unless ``--bundle``).
@@ -158,7 +159,6 @@ def main() -> None:
             best = (key, policy, recall, fpr, med, before_end, stressed_fpr)
     _, policy, recall, fpr, med, before_end, stressed_fpr = best
     bundle = json.loads(bundle_path.read_text())
-    bundle["stream"] = {k: v for k, v in bundle["stream"].items() if k not in ("threshold", "hold")}
     bundle["stream"].update(policy)
     if gate is not None:
         bundle["models"]["projection"]["novelty"] = {"threshold": gate, "margin": GATE_MARGIN}

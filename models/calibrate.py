@@ -77,21 +77,60 @@ def prints(per_class: int, slicers: list[str]) -> list[tuple[str, Path]]:
         return [(label, Path(path)) for label, path, ok in pool.map(_slice, jobs) if ok]
 
 
-def simulate(curves, layers, thr_final, rules, ema):
-    """Flag fraction per print (nan: never flagged) under one policy: ``rules`` is a list
-    of (threshold, hold); a print stops when any rule's threshold held that many looks."""
-    out = []
-    for scores, (looks, n) in zip(curves, layers):
-        sm, hits, flag = None, [0] * len(rules), np.nan
-        for k, (s, layer) in enumerate(zip(scores, looks)):
-            sm = s if sm is None else ema * s + (1 - ema) * sm
-            hits = [h + 1 if sm >= t else 0 for h, (t, _) in zip(hits, rules)]
-            last = k == len(scores) - 1
-            if (last and max(s, sm) >= thr_final) or (not last and any(h >= d for h, (_, d) in zip(hits, rules))):
-                flag = layer / n
-                break
-        out.append(flag)
-    return np.array(out)
+#: look schedules searched: (min_height_mm, step_mm, step_frac) of c3po.detect's policy
+SCHEDULES = [(m, s, f) for m in (1.0, 1.5, 2.0) for s in (0.3, 0.5, 0.75, 1.0) for f in (0.08, 0.1, 0.12, 0.15)]
+#: a schedule may take at most this many looks of a print as tall as the bed (250 mm at
+#: 0.2 mm layers): the worst case of a whole-file scan (a tall print judged clear) stays
+#: as fast as with the first shipped schedule (2 mm, 1 mm, 10%)
+MAX_LOOKS = 39
+#: the recording schedule: every layer from 0.6 mm up, so that any searched schedule is
+#: simulated exactly
+RECORD = {"min_height_mm": 0.6, "step_mm": 0.0, "step_frac": 0.0}
+
+
+def due_layers(zs: np.ndarray, schedule) -> np.ndarray:
+    """Indices of the looks in ``zs`` (heights, the last one the print's end) that
+    c3po.detect's policy with ``schedule`` takes. Heights are compared as the detector
+    compares them: float32 layer heights in double arithmetic."""
+    min_h, step, frac = schedule
+    picked, last_z = [], -np.inf
+    for i, z in enumerate(np.asarray(zs, np.float32).tolist()):
+        last = i == len(zs) - 1
+        if (z >= min_h or last) and (z - last_z >= max(step, frac * max(z, 0.0)) or last):
+            picked.append(i)
+            last_z = z
+    return np.array(picked, int)
+
+
+def looks_on_bed_height(schedule, height: float = 250.0, layer: float = 0.2) -> int:
+    return len(due_layers(np.arange(1, int(round(height / layer)) + 1) * layer, schedule))
+
+
+def first_flags(scores: np.ndarray, thresholds, holds) -> np.ndarray:
+    """(T, H) index of the first look at which the score stayed >= threshold for hold
+    looks in a row (len(scores) when never), the last look excluded."""
+    out = np.full((len(thresholds), len(holds)), len(scores))
+    body = scores[:-1]
+    for i, t in enumerate(thresholds):
+        run = np.zeros(len(body), int)
+        r = 0
+        for k, above in enumerate(body >= t):
+            r = r + 1 if above else 0
+            run[k] = r
+        for j, h in enumerate(holds):
+            hit = np.flatnonzero(run >= h)
+            if len(hit):
+                out[i, j] = hit[0]
+    return out
+
+
+def _smooth(scores: np.ndarray, ema: float) -> np.ndarray:
+    out = np.empty_like(scores)
+    acc = None
+    for k, s in enumerate(scores):
+        acc = s if acc is None else ema * s + (1 - ema) * acc
+        out[k] = acc
+    return out
 
 
 def _raise_odds(p: np.ndarray, margin: float) -> np.ndarray:
@@ -99,16 +138,68 @@ def _raise_odds(p: np.ndarray, margin: float) -> np.ndarray:
     return 1 / (1 + (1 - p) / p * np.exp(-margin))
 
 
+THRESHOLDS = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.88, 0.9, 0.92, 0.94, 0.95, 0.96, 0.98]
+HOLDS = [1, 2, 3, 4, 5, 6, 8]
+
+
 def candidates():
-    """Policies searched: one rule, or a likely rule and a stricter but quicker one.
-    Thresholds are finer near the top: label smoothing caps a confident weapon score at
-    about 0.96, so that is where a quick rule must sit."""
-    thresholds = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.88, 0.9, 0.92, 0.94, 0.95, 0.96, 0.98]
-    holds = [1, 2, 3, 4, 5, 6]
-    single = [[(t, h)] for t in thresholds for h in holds]
-    pairs = [[(t1, h1), (t2, h2)] for t1, t2 in itertools.combinations(thresholds, 2)
-             for h2, h1 in itertools.combinations(holds, 2)]  # t1 < t2, h1 > h2
+    """Policies searched, as index pairs into (THRESHOLDS, HOLDS): one rule, or a likely
+    rule and a stricter but quicker one. Thresholds are finer near the top: label
+    smoothing caps a confident weapon score at about 0.96, so that is where a quick rule
+    must sit."""
+    single = [[(t, h)] for t in range(len(THRESHOLDS)) for h in range(len(HOLDS))]
+    pairs = [[(t1, h1), (t2, h2)] for t1, t2 in itertools.combinations(range(len(THRESHOLDS)), 2)
+             for h2, h1 in itertools.combinations(range(len(HOLDS)), 2)]  # t1 < t2, h1 > h2
     return single + pairs
+
+
+def flag_fractions(records, schedule, ema: float, thr_final: float) -> tuple[np.ndarray, list]:
+    """For every print: (T, H) flag fraction of each single rule (nan: never flagged),
+    and the layer fraction of its final look (flagged there when the finished print is
+    weapon-like). A policy of several rules stops at the earliest of its rules."""
+    table, finals = [], []
+    for zs, layers, scores, n in records:
+        idx = due_layers(zs, schedule)
+        s = scores[idx]
+        sm = _smooth(s, ema)
+        first = first_flags(sm, THRESHOLDS, HOLDS)
+        frac = np.append(layers[idx] / n, np.nan)  # index len(s) -> not stopped while printing
+        table.append(frac[np.minimum(first, len(s))] if len(s) > 1 else np.full(first.shape, np.nan))
+        finals.append(1.0 if max(s[-1], sm[-1]) >= thr_final else np.nan)
+    return np.array(table), np.array(finals)
+
+
+_DET = None
+
+
+def _recorder(bundle: str):
+    """A detector that never stops and looks at every layer, its novelty gate open."""
+    from c3po.detect import Detector
+
+    det = Detector.from_bundle(bundle)
+    det.policy.update(RECORD, rules=[{"threshold": 2.0, "hold": 1}])
+    if det.novelty is not None:
+        det.novelty = (*det.novelty[:2], np.inf)
+    return det
+
+
+def _init(bundle: str) -> None:
+    global _DET
+    _DET = _recorder(bundle)
+
+
+def _record_one(path) -> tuple[list, int]:
+    v = _DET.scan(path)
+    return [(c["z"], c["layer"], c["score"], c["distance"] if c["distance"] is not None else 0.0)
+            for c in v.curve], v.layers
+
+
+def record(bundle: str, paths, workers: int = 2) -> list:
+    """[(z, layer, score, distance) of every look, layers] per print."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, initializer=_init, initargs=(bundle,)) as pool:
+        return list(tqdm(pool.map(_record_one, paths, chunksize=2), total=len(paths), desc="calibration scans"))
 
 
 def main() -> None:
@@ -118,55 +209,61 @@ def main() -> None:
     ap.add_argument("--rescan", action="store_true", help="rescan the prints (after retraining)")
     ap.add_argument("--bundle", default=str(BUNDLE.parent), help="bundle to calibrate (default: models/default)")
     args = ap.parse_args()
-    from c3po.detect import Detector
-
     bundle_path = Path(args.bundle) / "bundle.json"
-    det = Detector.from_bundle(args.bundle)
-    det.policy["rules"] = [{"threshold": 2.0, "hold": 1}]  # never stop: record every look
-    w = det.net.weights
-    gated = "novelty.means" in w  # the novelty gate is open while scanning; its threshold is chosen below
-    if gated:
-        det.novelty = (w["novelty.means"][det.weapon], w["novelty.precision"], np.inf)
-    looks = CACHE / f"looks-{zlib.crc32(str(Path(args.bundle).resolve()).encode()):08x}.json"  # per bundle
+    det = _recorder(args.bundle)
+    gated = det.novelty is not None  # open while recording; its threshold is chosen below
+    key = f"{Path(args.bundle).resolve()}|{sorted(RECORD.items())}"
+    looks = CACHE / f"looks-{zlib.crc32(key.encode()):08x}.json"  # per bundle and recording schedule
+    items = prints(args.per_class, args.slicers.split(","))
     if looks.exists() and not args.rescan:
-        curves, layers, weapon = json.loads(looks.read_text())
+        recorded, weapon = json.loads(looks.read_text())
     else:
-        curves, layers, weapon = [], [], []
-        for label, path in tqdm(prints(args.per_class, args.slicers.split(",")), desc="calibration scans"):
-            v = det.scan(path)
-            curves.append([(c["score"], c["distance"] if c["distance"] is not None else 0.0) for c in v.curve])
-            layers.append(([c["layer"] for c in v.curve], v.layers))
-            weapon.append(label in det.bundle["weapon_classes"])
-        looks.write_text(json.dumps([curves, layers, weapon]))
+        recorded = record(args.bundle, [p for _, p in items])
+        weapon = [label in det.bundle["weapon_classes"] for label, _ in items]
+        looks.write_text(json.dumps([recorded, weapon]))
     weapon = np.array(weapon)
     gate = None
     if gated:  # the farthest a weapon print looked while it scored weapon-like, with room to spare
-        far = max(d for c, is_weapon in zip(curves, weapon) if is_weapon for s, d in c if s >= 0.5)
+        far = max(d for (c, _), is_weapon in zip(recorded, weapon) if is_weapon for _, _, s, d in c if s >= 0.5)
         gate = round(GATE_MARGIN * far, 1)
-    curves = [[s if gate is None or d <= gate else 0.0 for s, d in c] for c in curves]
-    stressed = [list(_raise_odds(np.array(c, float), ODDS_MARGIN)) if not w else c for c, w in zip(curves, weapon)]
+    records, stressed = [], []
+    for (c, n), is_weapon in zip(recorded, weapon):
+        z, layer, s, d = (np.array(col, float) for col in zip(*c))
+        if gate is not None:
+            s = np.where(d <= gate, s, 0.0)
+        records.append((z, layer, s, n))
+        stressed.append((z, layer, s if is_weapon else _raise_odds(s, ODDS_MARGIN), n))
     best = None
-    for rules, ema in itertools.product(candidates(), [0.3, 0.5, 0.7, 1.0]):
-        ff = simulate(curves, layers, det.threshold, rules, ema)
-        before_end = np.mean(ff[weapon] < 1)  # stopped while printing, not only after the last layer
-        fpr = np.mean(~np.isnan(ff[~weapon]))
-        stressed_fpr = np.mean(~np.isnan(simulate(stressed, layers, det.threshold, rules, ema)[~weapon]))
-        med = float(np.nanmedian(ff[weapon])) if np.any(~np.isnan(ff[weapon])) else 1.0
-        key = (-(before_end - FALSE_STOP_COST * stressed_fpr), med, len(rules))
-        if best is None or key < best[0]:
-            recall = np.mean(~np.isnan(ff[weapon]))
-            policy = {"ema": ema, "rules": [{"threshold": t, "hold": h} for t, h in rules]}
-            best = (key, policy, recall, fpr, med, before_end, stressed_fpr)
-    _, policy, recall, fpr, med, before_end, stressed_fpr = best
+    schedules = [s for s in SCHEDULES if looks_on_bed_height(s) <= MAX_LOOKS]
+    for schedule, ema in tqdm(list(itertools.product(schedules, [0.5, 0.7, 1.0])), desc="policies"):
+        table, final = flag_fractions(records, schedule, ema, det.threshold)
+        table_s, final_s = flag_fractions(stressed, schedule, ema, det.threshold)
+        for rules in candidates():
+            rows, cols = zip(*rules)
+            ff = np.fmin.reduce(table[:, rows, cols], axis=1)  # the earliest rule stops the print
+            before_end = np.mean(~np.isnan(ff[weapon]))  # stopped while printing
+            stressed_fpr = np.mean(~np.isnan(np.fmin(np.fmin.reduce(table_s[:, rows, cols], axis=1), final_s)[~weapon]))
+            ff = np.fmin(ff, final)
+            med = float(np.nanmedian(ff[weapon])) if np.any(~np.isnan(ff[weapon])) else 1.0
+            key = (-(before_end - FALSE_STOP_COST * stressed_fpr), med, len(rules))
+            if best is None or key < best[0]:
+                best = (key, schedule, ema, rules, ff, before_end, stressed_fpr)
+    _, schedule, ema, rules, ff, before_end, stressed_fpr = best
+    recall = np.mean(~np.isnan(ff[weapon]))
+    fpr = np.mean(~np.isnan(ff[~weapon]))
+    med = float(np.nanmedian(ff[weapon]))
+    policy = {"min_height_mm": schedule[0], "step_mm": schedule[1], "step_frac": schedule[2], "ema": ema,
+              "rules": [{"threshold": THRESHOLDS[t], "hold": HOLDS[h]} for t, h in rules]}
     bundle = json.loads(bundle_path.read_text())
     bundle["stream"].update(policy)
     if gate is not None:
         bundle["models"]["projection"]["novelty"] = {"threshold": gate, "margin": GATE_MARGIN}
     bundle["stream"]["calibration"] = {
-        "prints": len(curves), "seed": SEED, "weapon_recall": round(float(recall), 4),
+        "prints": len(records), "seed": SEED, "weapon_recall": round(float(recall), 4),
         "weapons_stopped_while_printing": round(float(before_end), 4),
         "false_positive_rate": round(float(fpr), 4), "false_positive_rate_odds_raised": round(float(stressed_fpr), 4),
-        "odds_margin": ODDS_MARGIN, "median_flag_fraction": round(med, 4)}
+        "odds_margin": ODDS_MARGIN, "median_flag_fraction": round(med, 4),
+        "looks_on_bed_height": looks_on_bed_height(schedule)}
     bundle_path.write_text(json.dumps(bundle, indent=1))
     print(f"novelty gate {gate}; policy {policy}: calibration recall {recall:.3f} ({before_end:.3f} while printing), "
           f"clear flagged {fpr:.3f} ({stressed_fpr:.3f} with odds raised), median flag fraction {med:.3f}")

@@ -145,3 +145,34 @@ def test_novelty_gate_clears_objects_unlike_any_weapon(det):
     finally:
         det.novelty = (means, precision, _)
     assert gated.verdict == "clear" and gated.score == 0 and gated.label not in det.bundle["weapon_classes"]
+
+
+def test_calibration_simulates_the_detectors_looks_and_rules(det):
+    """models/calibrate.py picks a policy by simulating it on recorded looks: the layers
+    it looks at and the layer it stops at must be the detector's own."""
+    sys.path.insert(0, str(ROOT / "models"))
+    import calibrate
+
+    record = Detector(det.bundle, det.net, det.path)
+    record.policy = {**det.policy, **calibrate.RECORD, "rules": [{"threshold": 2.0, "hold": 1}]}
+    recorded = record.scan(PISTOL)
+    zs = np.array([c["z"] for c in recorded.curve])
+    layers = np.array([c["layer"] for c in recorded.curve], float)
+    scores = np.array([c["score"] for c in recorded.curve])
+    assert recorded.curve[-1]["layer"] == recorded.layers and len(zs) > 20
+    for schedule in [(1.0, 0.5, 0.12), (2.0, 1.0, 0.1), (1.5, 0.3, 0.15)]:
+        for t, h in [(0.5, 1), (0.9, 3), (0.75, 5)]:
+            live = Detector(det.bundle, det.net, det.path)
+            live.policy = {**det.policy, "min_height_mm": schedule[0], "step_mm": schedule[1],
+                           "step_frac": schedule[2], "ema": 1.0, "rules": [{"threshold": t, "hold": h}]}
+            live.policy["rules"] = [{"threshold": 2.0, "hold": 1}]
+            looked = [c["layer"] for c in live.scan(PISTOL).curve]
+            picked = calibrate.due_layers(zs, schedule)
+            assert layers[picked].astype(int).tolist() == looked, schedule
+            live.policy["rules"] = [{"threshold": t, "hold": h}]
+            stop = live.scan(PISTOL).flag_layer
+            table, final = calibrate.flag_fractions([(zs, layers, scores, recorded.layers)], schedule, 1.0,
+                                                    det.threshold)
+            ff = table[0, calibrate.THRESHOLDS.index(t), calibrate.HOLDS.index(h)]
+            ff = final[0] if np.isnan(ff) else ff
+            assert ff == pytest.approx(stop / recorded.layers), (schedule, t, h)

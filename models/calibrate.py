@@ -26,6 +26,7 @@ import itertools
 import json
 import zlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from tqdm import tqdm
@@ -90,16 +91,15 @@ RECORD = {"min_height_mm": 0.6, "step_mm": 0.0, "step_frac": 0.0}
 
 def due_layers(zs: np.ndarray, schedule) -> np.ndarray:
     """Indices of the looks in ``zs`` (heights, the last one the print's end) that
-    c3po.detect's policy with ``schedule`` takes. Heights are compared as the detector
-    compares them: float32 layer heights in double arithmetic."""
+    c3po.detect's policy with ``schedule`` takes: its own ``due``, fed float32 layer
+    heights as the detector is."""
+    from c3po.detect import _Policy
+
     min_h, step, frac = schedule
-    picked, last_z = [], -np.inf
-    for i, z in enumerate(np.asarray(zs, np.float32).tolist()):
-        last = i == len(zs) - 1
-        if (z >= min_h or last) and (z - last_z >= max(step, frac * max(z, 0.0)) or last):
-            picked.append(i)
-            last_z = z
-    return np.array(picked, int)
+    policy = _Policy(SimpleNamespace(policy={"min_height_mm": min_h, "step_mm": step, "step_frac": frac,
+                                             "rules": []}))
+    zs = np.asarray(zs, np.float32).tolist()
+    return np.array([i for i, z in enumerate(zs) if policy.due(z, last=i == len(zs) - 1)], int)
 
 
 def looks_on_bed_height(schedule, height: float = 250.0, layer: float = 0.2) -> int:
@@ -153,7 +153,7 @@ def candidates():
     return single + pairs
 
 
-def flag_fractions(records, schedule, ema: float, thr_final: float) -> tuple[np.ndarray, list]:
+def flag_fractions(records, schedule, ema: float, thr_final: float) -> tuple[np.ndarray, np.ndarray]:
     """For every print: (T, H) flag fraction of each single rule (nan: never flagged),
     and the layer fraction of its final look (flagged there when the finished print is
     weapon-like). A policy of several rules stops at the earliest of its rules."""

@@ -164,8 +164,7 @@ def test_calibration_simulates_the_detectors_looks_and_rules(det):
         for t, h in [(0.5, 1), (0.9, 3), (0.75, 5)]:
             live = Detector(det.bundle, det.net, det.path)
             live.policy = {**det.policy, "min_height_mm": schedule[0], "step_mm": schedule[1],
-                           "step_frac": schedule[2], "ema": 1.0, "rules": [{"threshold": t, "hold": h}]}
-            live.policy["rules"] = [{"threshold": 2.0, "hold": 1}]
+                           "step_frac": schedule[2], "ema": 1.0, "rules": [{"threshold": 2.0, "hold": 1}]}
             looked = [c["layer"] for c in live.scan(PISTOL).curve]
             picked = calibrate.due_layers(zs, schedule)
             assert layers[picked].astype(int).tolist() == looked, schedule

@@ -71,8 +71,9 @@ class DatasetConfig:
     camera           : c3po.render.Camera fields shared by every sequence (azimuth and
                        elevation are drawn per sequence from ``cam_azimuth``/``cam_elevation``)
     proj_partial     : fraction of the extra projection poses drawn from a partly printed
-                       object (the first 10-100% of its layers; ``layer`` in the manifest),
-                       so a model can judge a print while it grows
+                       object (its first 3-100% of layers, log-uniform: as many poses
+                       below 17% as above, since a detector must judge early; ``layer`` in
+                       the manifest), so a model can judge a print while it grows
     views            : "all": each pose gives its top, front and side views as three images;
                        "best": one image, the view where the object covers the largest box
                        (its silhouette: the top view of a part lying flat, a side view of one
@@ -254,7 +255,7 @@ def render_unit(cfg: DatasetConfig, unit: Unit, times: dict) -> tuple[np.ndarray
     angles[0] = 0.0  # the sliced pose itself
     partial = rng.uniform(size=n_poses) < cfg.proj_partial
     partial[0] = False
-    upto = np.where(partial, np.ceil(rng.uniform(0.1, 1.0, n_poses) * tp.n_layers), tp.n_layers).astype(int)
+    upto = np.where(partial, np.ceil(0.03 ** rng.uniform(0, 1, n_poses) * tp.n_layers), tp.n_layers).astype(int)
     for k, a in enumerate(angles):
         part = tp.take(0, int(np.searchsorted(tp.layer, upto[k]))) if partial[k] else tp
         images, names = project_views(part, cfg.proj_size, views=views, canonical=cfg.canonical,

@@ -15,6 +15,11 @@ Augmentation (on by default, training split only), each drawn per sample:
   lines relative to it), p=0.3.
 
 Z rotations, poses and scales of the object itself are rendered into the dataset.
+
+Speed: weights in channels-last layout and bfloat16 autocast (float32 master weights,
+loss in float32) where the device computes bfloat16 natively (CUDA, or a CPU with
+AVX512-BF16/AMX); elsewhere float32. On this project's 2-core machine that makes a
+multiview step 2.7x faster. Validation and export stay float32.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ class TrainConfig:
     augment: bool = True
     seed: int = 0
     threads: int = 2
+    bf16: bool = True  # bfloat16 autocast where the device has it natively (see the module docstring)
+    device: str = "cpu"  # "cuda" trains on a GPU where one is present; the result is returned on the CPU
     classes: list[str] = field(default_factory=list)
     resume: bool = False
 
@@ -82,6 +89,12 @@ def _augment(x: torch.Tensor, g: torch.Generator, views3: bool) -> torch.Tensor:
     return x
 
 
+def _autocast(device: str, want: bool):
+    kind = torch.device(device).type
+    native = torch.cuda.is_bf16_supported() if kind == "cuda" else torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return torch.autocast(kind, dtype=torch.bfloat16, enabled=want and native)
+
+
 def _forward(model, xb: torch.Tensor) -> torch.Tensor:
     """Logits (B, K); for the sequence model, every prefix is a sample (B*T, K)."""
     out = model(xb)
@@ -100,12 +113,13 @@ def evaluate_arrays(model, x: np.ndarray, batch: int = 512) -> np.ndarray:
     """Class probabilities (N, K) — for the sequence model, after the last frame."""
     model.eval()
     out = []
+    device = next(model.parameters()).device
     with torch.no_grad():
         for i in range(0, len(x), batch):
-            logits = model(_to_float(x[i : i + batch]))
+            logits = model(_to_float(x[i : i + batch]).to(device))
             if isinstance(model, SequenceNet):
                 logits = logits[:, -1]
-            out.append(torch.softmax(logits, -1).numpy())
+            out.append(torch.softmax(logits, -1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.classes), np.float32)
 
 
@@ -152,7 +166,7 @@ def train(cfg: TrainConfig, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_v
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     classes = len(cfg.classes) or int(y.max()) + 1
-    model = create_model(cfg.model, classes=classes, **model_kw)
+    model = create_model(cfg.model, classes=classes, **model_kw).to(cfg.device, memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(x) / cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
@@ -180,7 +194,9 @@ def train(cfg: TrainConfig, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_v
                     xb = _augment(xb.transpose(1, 2).flatten(1, 2), g, False).reshape(b, 1, t, *xb.shape[-2:]).transpose(1, 2)
                 else:
                     xb = _augment(xb, g, views3)
-            logits = _forward(model, xb)
+            xb, yb = xb.to(cfg.device, non_blocking=True), yb.to(cfg.device, non_blocking=True)
+            with _autocast(cfg.device, cfg.bf16):
+                logits = _forward(model, xb).float()
             target = _targets(model, yb, xb)
             loss = F.cross_entropy(logits, target, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
@@ -197,7 +213,7 @@ def train(cfg: TrainConfig, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_v
         tqdm.write(f"{cfg.model} epoch {epoch + 1}: loss {loss_sum / seen:.4f} train {correct / seen:.4f} val {val_acc:.4f}")
         save_checkpoint(ckpt, model, opt, sched, epoch, history, cfg)
     model.eval()
-    return model, history
+    return model.to("cpu", memory_format=torch.contiguous_format), history
 
 
 # ---- dataset directory -> model arrays ------------------------------------------------------

@@ -178,8 +178,9 @@ def _recorder(bundle: str):
 
     det = Detector.from_bundle(bundle)
     det.policy.update(RECORD, rules=[{"threshold": 2.0, "hold": 1}])
-    if det.novelty is not None:
-        det.novelty = (*det.novelty[:2], np.inf)
+    w = det.net.weights
+    if "novelty.means" in w:  # fitted by models/make_default.py; its threshold is chosen here
+        det.novelty = (w["novelty.means"][det.weapon], w["novelty.precision"], np.inf)
     return det
 
 

@@ -54,7 +54,7 @@ def main() -> None:
         sh("train", "--model", "lenet5", "--data", str(BUILD / "61k"), "--out", str(RUNS / "lenet5"),
            "--epochs", "30", "--batch-size", "256", "--lr", "0.004")
         sh("train", "--model", "multiview", "--data", str(BUILD / "c3po11v"), "--out", str(RUNS / "multiview"),
-           "--epochs", "20")
+           "--epochs", "40")
         sh("train", "--model", "sequence", "--data", str(BUILD / "c3po11v"), "--out", str(RUNS / "sequence"),
            "--epochs", str(args.sequence_epochs), "--batch-size", "32")
     assemble()
@@ -82,10 +82,17 @@ def add_novelty(data: Path) -> None:
 
 
 def assemble() -> None:
-    """models/default from the three run folders."""
+    """models/default from the three run folders; a role whose run folder is missing keeps
+    its current entry and weights (retrain one model, keep the others)."""
     OUT.mkdir(parents=True, exist_ok=True)
     models, classes = {}, None
+    current = json.loads((OUT / "bundle.json").read_text()) if (OUT / "bundle.json").exists() else {"models": {}}
     for role, run in (("projection", "multiview"), ("camera", "sequence"), ("lenet5", "lenet5")):
+        if not (RUNS / run / "bundle" / "bundle.json").exists() and role in current["models"]:
+            models[role] = current["models"][role]
+            classes = classes or current["classes"]
+            print(f"{role}: no run in {RUNS / run}; kept the current {OUT / models[role]['weights']}")
+            continue
         meta = json.loads((RUNS / run / "bundle" / "bundle.json").read_text())
         entry = next(iter(meta["models"].values()))
         entry["classes"] = meta["classes"]  # lenet5 has the 61k study's ten, the others add "other"

@@ -1,7 +1,8 @@
 """Generic parts: the extra clear class ``other`` (not one of the ten defaults).
 
-Brackets, plates, blocks, tubes, knobs, nuts, boxes and random unions of them: what
-people print most. A detector trained only on the ten classes has never seen a plain
+Brackets, plates, blocks, tubes, knobs, nuts, boxes, CSG models (primitives joined
+and cut, as in OpenSCAD designs), organic blobs (figurines, vases, rocks) and random
+unions of them: what people print most. A detector trained only on the ten classes has never seen a plain
 L-bracket and may call its silhouette a pistol; these teach it that plain geometry is
 clear. Registered with ``default=False``: ask for it with ``classes=[..., "other"]``.
 """
@@ -9,6 +10,7 @@ clear. Registered with ``default=False``: ask for it with ``classes=[..., "other
 from __future__ import annotations
 
 import numpy as np
+import trimesh
 
 from c3po.shapes.geometry import Point, cylinder, difference, extrude, finish, poly, rbox, revolve, union
 from c3po.shapes.registry import register_shape
@@ -85,12 +87,56 @@ def _round(rng):
     return extrude(shape, min(h, 25))
 
 
+def _primitive(rng, size):
+    """A box, sphere, cylinder or cone about ``size`` mm, rotated at random, at the origin."""
+    kind = rng.choice(["box", "sphere", "cylinder", "cone"])
+    d = size * rng.uniform(0.3, 1.0, 3)
+    if kind == "box":
+        m = trimesh.creation.box(d)
+    elif kind == "sphere":
+        m = trimesh.creation.icosphere(2, d[0] / 2)
+    elif kind == "cylinder":
+        m = cylinder(d[0] / 2, d[2], sections=int(rng.integers(6, 48)))
+    else:
+        m = revolve([[0, -d[2] / 2], [d[0] / 2, -d[2] / 2], [d[0] / 2 * rng.uniform(0, 0.7), d[2] / 2], [0, d[2] / 2]])
+    m.apply_transform(trimesh.transformations.random_rotation_matrix(rng.random(3)))
+    return m
+
+
+def _csg(rng):
+    """Primitives joined and cut, each placed near the last: an OpenSCAD-style model."""
+    size = rng.uniform(15, 90)
+    solid = _primitive(rng, size)
+    for _ in range(int(rng.integers(1, 5))):
+        p = _primitive(rng, size * rng.uniform(0.3, 1.0))
+        lo, hi = solid.bounds
+        p.apply_translation(rng.uniform(lo, hi))
+        cut = difference(solid, [p]) if rng.random() < 0.4 else None
+        solid = cut if cut is not None and cut.volume > 0.3 * solid.volume else union([solid, p])
+    return solid
+
+
+def _organic(rng):
+    """A smooth blob from overlapping ellipsoids: figurines, vases, rocks, fruit."""
+    n = int(rng.integers(2, 8))
+    size = rng.uniform(15, 70)
+    parts, at = [], np.zeros(3)
+    for _ in range(n):
+        m = trimesh.creation.icosphere(2, 1.0)
+        m.apply_scale(size * rng.uniform(0.25, 0.6, 3))
+        m.apply_transform(trimesh.transformations.random_rotation_matrix(rng.random(3)))
+        at = at + rng.normal(0, size * 0.3, 3)
+        m.apply_translation(at)
+        parts.append(m)
+    return union(parts)
+
+
 @register_shape("other", default=False)
 def other(rng: np.random.Generator):
-    makers = [_flat_part, _block, _round]
-    parts = [makers[int(rng.integers(3))](rng)]
+    makers = [_flat_part, _block, _round, _csg, _organic]
+    parts = [makers[int(rng.integers(len(makers)))](rng)]
     for _ in range(int(rng.integers(0, 3))):  # a few parts stacked or side by side
-        p = makers[int(rng.integers(3))](rng)
+        p = makers[int(rng.integers(len(makers)))](rng)
         b = parts[0].bounds
         p.apply_translation([rng.uniform(b[0][0], b[1][0]), rng.uniform(b[0][1], b[1][1]), rng.uniform(0, b[1][2] * 0.7)])
         parts.append(p)

@@ -4,7 +4,9 @@
 
 Calibration objects are procedural objects of dataset seed 555 (training uses seed 0,
 the evaluation suite in bench/suite.py seed 777), in random poses, sliced by the
-built-in slicer, PrusaSlicer and CuraEngine (a printer will not run our slicer). Each
+built-in slicer, PrusaSlicer and CuraEngine (a printer will not run our slicer), each
+with its default settings and again with random print settings per object
+(``SLICER-varied``, ``c3po.dataset.random_settings``: users pick their own). Each
 print is replayed once with a policy that never stops, keeping the raw weapon score of
 every look; policies (EMA, and one rule or two: threshold and hold) are then simulated
 on those scores. The chosen policy maximises the share of weapons stopped while
@@ -42,6 +44,7 @@ ODDS_MARGIN = 0.5
 #: the novelty gate's threshold: this times the farthest distance of a weapon-like look of
 #: a calibration weapon print
 GATE_MARGIN = 1.5
+SLICERS = ("builtin", "prusa", "cura", "builtin-varied", "prusa-varied", "cura-varied")
 
 
 def _slice(job) -> tuple[str, str, bool]:
@@ -50,15 +53,18 @@ def _slice(job) -> tuple[str, str, bool]:
     path = CACHE / slicer / f"{label}_{i:03d}.gcode.gz"
     if path.exists():
         return label, str(path), True
+    from c3po.dataset import random_settings
     from c3po.shapes.pose import apply_pose, random_pose
     from c3po.shapes.registry import create_shape
     from c3po.shapes.source import object_seed
-    from c3po.slicer import slice_mesh
+    from c3po.slicer import SliceConfig, slice_mesh
 
     rng = np.random.default_rng([SEED, zlib.crc32(label.encode()), i])
+    backend, varied = slicer.removesuffix("-varied"), slicer.endswith("-varied")
     try:
         mesh = apply_pose(create_shape(label, object_seed(label, i, SEED)), random_pose(rng))
-        gcode = slice_mesh(mesh, slicer=slicer)
+        settings = random_settings(np.random.default_rng([SEED, zlib.crc32(label.encode()), i, 1]))
+        gcode = slice_mesh(mesh, slicer=backend, config=SliceConfig(**settings) if varied else None)
     except Exception as exc:  # noqa: BLE001 - skip the odd failed object
         print(f"calibration: {label} {i} with {slicer}: {exc}")
         return label, str(path), False
@@ -206,15 +212,15 @@ def record(bundle: str, paths, workers: int = 2) -> list:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-class", type=int, default=8)
-    ap.add_argument("--slicers", default="builtin,prusa,cura", help="slicers of the calibration prints")
+    ap.add_argument("--slicers", default=",".join(SLICERS), help="slicers of the calibration prints")
     ap.add_argument("--rescan", action="store_true", help="rescan the prints (after retraining)")
     ap.add_argument("--bundle", default=str(BUNDLE.parent), help="bundle to calibrate (default: models/default)")
     args = ap.parse_args()
     bundle_path = Path(args.bundle) / "bundle.json"
     det = _recorder(args.bundle)
     gated = det.novelty is not None  # open while recording; its threshold is chosen below
-    key = f"{Path(args.bundle).resolve()}|{sorted(RECORD.items())}"
-    looks = CACHE / f"looks-{zlib.crc32(key.encode()):08x}.json"  # per bundle and recording schedule
+    key = f"{Path(args.bundle).resolve()}|{sorted(RECORD.items())}|{args.per_class}|{args.slicers}"
+    looks = CACHE / f"looks-{zlib.crc32(key.encode()):08x}.json"  # per bundle, schedule and print set
     items = prints(args.per_class, args.slicers.split(","))
     if looks.exists() and not args.rescan:
         recorded, weapon = json.loads(looks.read_text())

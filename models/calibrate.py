@@ -145,7 +145,9 @@ def _raise_odds(p: np.ndarray, margin: float) -> np.ndarray:
 
 
 THRESHOLDS = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.88, 0.9, 0.92, 0.94, 0.95, 0.96, 0.98]
-HOLDS = [1, 2, 3, 4, 5, 6, 8]
+#: looks in a row a rule must hold: at least two, so one odd look never stops a print (the
+#: first look has no history to smooth it: its EMA is its own score)
+HOLDS = [2, 3, 4, 5, 6, 8]
 
 
 def candidates():

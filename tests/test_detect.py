@@ -161,7 +161,7 @@ def test_calibration_simulates_the_detectors_looks_and_rules(det):
     scores = np.array([c["score"] for c in recorded.curve])
     assert recorded.curve[-1]["layer"] == recorded.layers and len(zs) > 20
     for schedule in [(1.0, 0.5, 0.12), (2.0, 1.0, 0.1), (1.5, 0.3, 0.15)]:
-        for t, h in [(0.5, 1), (0.9, 3), (0.75, 5)]:
+        for t, h in [(0.5, 2), (0.9, 3), (0.75, 5)]:
             live = Detector(det.bundle, det.net, det.path)
             live.policy = {**det.policy, "min_height_mm": schedule[0], "step_mm": schedule[1],
                            "step_frac": schedule[2], "ema": 1.0, "rules": [{"threshold": 2.0, "hold": 1}]}

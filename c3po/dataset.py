@@ -239,6 +239,16 @@ def _cache_path(cfg: DatasetConfig, object_id: str, pose: str, slicer: str) -> P
     return Path(cfg.slice_cache) / slicer / f"{key}.gcode.gz"
 
 
+def partial_layers(rng: np.random.Generator, n_poses: int, n_layers: int, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """Which poses show a partly printed object, and how many layers each pose shows: all
+    of them, or for a ``share`` of the poses (never the first) the first 3-100% of the
+    layers, log-uniform (as many below 17% as above: a detector must judge early)."""
+    partial = rng.uniform(size=n_poses) < share
+    partial[0] = False
+    upto = np.where(partial, np.ceil(0.03 ** rng.uniform(0, 1, n_poses) * n_layers), n_layers).astype(int)
+    return partial, upto
+
+
 def render_unit(cfg: DatasetConfig, unit: Unit, times: dict) -> tuple[np.ndarray, np.ndarray, list[list]]:
     """The projections (n_proj, S, S) and frames (n_seq, C, C) of one object, and their rows."""
     from c3po.render import Camera, camera_frames, project_views
@@ -253,9 +263,7 @@ def render_unit(cfg: DatasetConfig, unit: Unit, times: dict) -> tuple[np.ndarray
     n_poses = math.ceil(unit.n_proj / len(views))
     angles = (rng.uniform(0, 360) + 360 * np.arange(n_poses) / max(n_poses, 1)) % 360
     angles[0] = 0.0  # the sliced pose itself
-    partial = rng.uniform(size=n_poses) < cfg.proj_partial
-    partial[0] = False
-    upto = np.where(partial, np.ceil(0.03 ** rng.uniform(0, 1, n_poses) * tp.n_layers), tp.n_layers).astype(int)
+    partial, upto = partial_layers(rng, n_poses, tp.n_layers, cfg.proj_partial)
     for k, a in enumerate(angles):
         part = tp.take(0, int(np.searchsorted(tp.layer, upto[k]))) if partial[k] else tp
         images, names = project_views(part, cfg.proj_size, views=views, canonical=cfg.canonical,

@@ -1,6 +1,6 @@
 """Recipe for models/default: build the datasets, train the three models, assemble the bundle.
 
-    python models/make_default.py [--c3po-scale 0.5] [--skip-build]
+    python models/make_default.py [--c3po-scale 0.5] [--skip-build] [--device cuda]
 
 1. ``61k`` preset (61,340 images, 28x28)       -> lenet5     (the 61k study's setting)
 2. ``c3po`` preset at ``--c3po-scale`` with    -> multiview  (projections, also of partly
@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("--skip-build", action="store_true", help="datasets are already built")
     ap.add_argument("--skip-train", action="store_true", help="runs are already trained")
     ap.add_argument("--sequence-epochs", type=int, default=6)
+    ap.add_argument("--device", default="cpu", help="torch device to train on (cuda where a GPU is present)")
     args = ap.parse_args()
     cache = str(BUILD / "slice-cache")
     if not args.skip_build:
@@ -51,12 +52,13 @@ def main() -> None:
            str(args.seq_frames), "--vary-settings", "--out", str(BUILD / "c3po11v"), "--classes", CLASSES,
            "--slice-cache", cache)
     if not args.skip_train:
+        dev = ("--device", args.device)
         sh("train", "--model", "lenet5", "--data", str(BUILD / "61k"), "--out", str(RUNS / "lenet5"),
-           "--epochs", "30", "--batch-size", "256", "--lr", "0.004")
+           "--epochs", "30", "--batch-size", "256", "--lr", "0.004", *dev)
         sh("train", "--model", "multiview", "--data", str(BUILD / "c3po11v"), "--out", str(RUNS / "multiview"),
-           "--epochs", "40")
+           "--epochs", "40", *dev)
         sh("train", "--model", "sequence", "--data", str(BUILD / "c3po11v"), "--out", str(RUNS / "sequence"),
-           "--epochs", str(args.sequence_epochs), "--batch-size", "32")
+           "--epochs", str(args.sequence_epochs), "--batch-size", "32", *dev)
     assemble()
     add_novelty(BUILD / "c3po11v")
 

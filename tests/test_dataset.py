@@ -156,3 +156,15 @@ def test_cli_dataset_build_and_preview(source, tmp_path):
     assert main(["dataset", "preview", str(out), "--out", str(png)]) == 0
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert main(["dataset", "preview", str(tmp_path / "nothing"), "--out", str(png)]) == 2
+
+
+def test_partial_prints_are_early_as_often_as_late():
+    from c3po.dataset import partial_layers
+
+    partial, upto = partial_layers(np.random.default_rng(0), 20_000, 1000, 0.5)
+    assert not partial[0] and abs(partial.mean() - 0.5) < 0.02
+    assert (upto[~partial] == 1000).all()
+    frac = upto[partial] / 1000
+    assert frac.min() >= 0.03 and frac.max() <= 1.0
+    assert abs(np.median(frac) - 0.03 ** 0.5) < 0.01  # half the partial prints stop below 17%
+    assert 0.17 < (frac < 0.06).mean() < 0.23  # log-uniform: 0.03-0.06 holds ln 2 / ln 33 = 20%

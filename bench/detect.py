@@ -114,11 +114,10 @@ def main() -> None:
     from c3po.shapes import WEAPON_CLASSES
 
     keys = ("slicer", "label", "pred", "score", "layers", "flag_layer", "flag_fraction")
+    rows = [{"file": Path(s["path"]).name, **{k: s[k] for k in keys}} for s in scans]
     misses = {  # the prints behind the misses, to look at
-        "clear_stopped": [{"file": Path(s["path"]).name, **{k: s[k] for k in keys}} for s in scans
-                          if s["label"] not in WEAPON_CLASSES and s["verdict"] == "weapon"],
-        "weapons_stopped_late": sorted(({"file": Path(s["path"]).name, **{k: s[k] for k in keys}} for s in scans
-                                        if s["label"] in WEAPON_CLASSES and (s["flag_fraction"] or 1) > 0.5),
+        "clear_stopped": [r for s, r in zip(scans, rows) if s["label"] not in WEAPON_CLASSES and s["verdict"] == "weapon"],
+        "weapons_stopped_late": sorted((r for r in rows if r["label"] in WEAPON_CLASSES and (r["flag_fraction"] or 1) > 0.5),
                                        key=lambda r: -(r["flag_fraction"] or 1))}
     result = {"whole_file_scan": speed, "streaming": cost, "earliness": early, "misses": misses,
               "targets": {"scan_s": 1.0, "stream_us_per_line": 20, "median_flag_fraction": 0.25, "fpr": 0.01}}

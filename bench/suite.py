@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import subprocess
-import zlib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -36,21 +35,10 @@ def _slice_unseen(job) -> tuple[str, str | None]:
     out = CACHE / slicer / f"{label}_{i:03d}.gcode.gz"
     if out.exists():
         return str(out), None
-    from c3po.shapes.pose import apply_pose, random_pose
-    from c3po.shapes.registry import create_shape
-    from c3po.shapes.source import object_seed
-    from c3po.slicer import slice_mesh
+    from c3po.dataset import slice_held_out
 
-    from c3po.dataset import random_settings
-    from c3po.slicer import SliceConfig
-
-    rng = np.random.default_rng([SUITE_SEED, zlib.crc32(label.encode()), i])
-    backend, varied = slicer.removesuffix("-varied"), slicer.endswith("-varied")
     try:
-        mesh = apply_pose(create_shape(label, object_seed(label, i, SUITE_SEED)), random_pose(rng))
-        settings_rng = np.random.default_rng([SUITE_SEED, zlib.crc32(label.encode()), i, 1])
-        config = SliceConfig(**random_settings(settings_rng)) if varied else None
-        gcode = slice_mesh(mesh, slicer=backend, config=config)
+        gcode = slice_held_out(label, i, SUITE_SEED, slicer)
     except Exception as exc:  # noqa: BLE001 - report and go on: one failed slice must not stop the suite
         return str(out), f"{type(exc).__name__}: {exc}"
     out.parent.mkdir(parents=True, exist_ok=True)

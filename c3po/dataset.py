@@ -229,6 +229,23 @@ def random_settings(rng: np.random.Generator) -> dict:
             "infill_angle": round(float(rng.uniform(30, 60)), 1)}
 
 
+def slice_held_out(label: str, index: int, seed: int, setup: str) -> bytes:
+    """G-code of the ``index``-th procedural ``label`` of dataset ``seed`` in a random pose,
+    sliced by ``setup``: a slicer, or ``SLICER-varied`` for that slicer with random print
+    settings (:func:`random_settings`). Pose and settings draw from seeds of their own, so
+    the held-out sets (calibration prints, the evaluation suite) are reproducible."""
+    from c3po.shapes.pose import apply_pose, random_pose
+    from c3po.shapes.registry import create_shape
+    from c3po.shapes.source import object_seed
+    from c3po.slicer import SliceConfig, slice_mesh
+
+    key = [seed, zlib.crc32(label.encode()), index]
+    mesh = apply_pose(create_shape(label, object_seed(label, index, seed)), random_pose(np.random.default_rng(key)))
+    backend, varied = setup.removesuffix("-varied"), setup.endswith("-varied")
+    config = SliceConfig(**random_settings(np.random.default_rng([*key, 1]))) if varied else None
+    return slice_mesh(mesh, slicer=backend, config=config)
+
+
 def _cache_path(cfg: DatasetConfig, object_id: str, pose: str, slicer: str) -> Path | None:
     if not cfg.slice_cache:
         return None

@@ -55,18 +55,10 @@ def _slice(job) -> tuple[str, str, bool]:
     path = CACHE / slicer / f"{label}_{i:03d}.gcode.gz"
     if path.exists():
         return label, str(path), True
-    from c3po.dataset import random_settings
-    from c3po.shapes.pose import apply_pose, random_pose
-    from c3po.shapes.registry import create_shape
-    from c3po.shapes.source import object_seed
-    from c3po.slicer import SliceConfig, slice_mesh
+    from c3po.dataset import slice_held_out
 
-    rng = np.random.default_rng([SEED, zlib.crc32(label.encode()), i])
-    backend, varied = slicer.removesuffix("-varied"), slicer.endswith("-varied")
     try:
-        mesh = apply_pose(create_shape(label, object_seed(label, i, SEED)), random_pose(rng))
-        settings = random_settings(np.random.default_rng([SEED, zlib.crc32(label.encode()), i, 1]))
-        gcode = slice_mesh(mesh, slicer=backend, config=SliceConfig(**settings) if varied else None)
+        gcode = slice_held_out(label, i, SEED, slicer)
     except Exception as exc:  # noqa: BLE001 - skip the odd failed object
         print(f"calibration: {label} {i} with {slicer}: {exc}")
         return label, str(path), False

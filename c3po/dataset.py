@@ -46,6 +46,7 @@ from c3po.errors import C3POError, DatasetError
 
 SPLITS = ("train", "val", "test")
 VIEW_ORDER = ("top", "front", "side")  # = c3po.render.VIEWS, without importing the renderer
+CANONICAL_JITTER = 15.0  # degrees: turns of a canonical pose about Z (DatasetConfig.canonical)
 COLUMNS = ["image_id", "kind", "label", "class", "object_id", "pose", "slicer", "view", "layer", "layers",
            "split", "shard", "row"]
 SLICERS = ("builtin", "prusa", "cura")
@@ -74,6 +75,10 @@ class DatasetConfig:
                        object (its first 3-100% of layers, log-uniform: as many poses
                        below 17% as above, since a detector must judge early; ``layer`` in
                        the manifest), so a model can judge a print while it grows
+    canonical        : turn every projection so the footprint's principal axis lies along
+                       +x (``c3po.render.canonical_angle``): an object on its edge then
+                       shows its silhouette in the front view, whatever its angle on the
+                       bed; further poses turn it by up to ``CANONICAL_JITTER`` degrees
     views            : "all": each pose gives its top, front and side views as three images;
                        "best": one image, the view where the object covers the largest box
                        (its silhouette: the top view of a part lying flat, a side view of one
@@ -279,6 +284,8 @@ def render_unit(cfg: DatasetConfig, unit: Unit, times: dict) -> tuple[np.ndarray
     views = ("silhouette",) if cfg.views == "best" else VIEW_ORDER
     n_poses = math.ceil(unit.n_proj / len(views))
     angles = (rng.uniform(0, 360) + 360 * np.arange(n_poses) / max(n_poses, 1)) % 360
+    if cfg.canonical:  # the footprint fixes the angle; further poses turn it a little
+        angles = rng.uniform(-CANONICAL_JITTER, CANONICAL_JITTER, n_poses)
     angles[0] = 0.0  # the sliced pose itself
     partial, upto = partial_layers(rng, n_poses, tp.n_layers, cfg.proj_partial)
     for k, a in enumerate(angles):

@@ -67,26 +67,33 @@ def _width(e_sum: float, l_sum: float, layer_z: np.ndarray, filament_diameter: f
     return float(np.clip(e_sum / l_sum * area / max(height, 0.05), 0.2, 2.0))
 
 
-def canonical_angle(start: np.ndarray, end: np.ndarray) -> float:
+def canonical_angle(moments: np.ndarray) -> float:
     """Rotation about Z (radians) that puts the footprint's principal axis along +x.
 
-    Moments of the segment midpoints weighted by length; the sign is chosen so the third
-    moment along x is positive (the heavier tail points to +x), which makes the pose
-    unique up to ties.
+    moments : :func:`c3po._raster.footprint_moments` of the drawn moves (segment
+              midpoints weighted by length). The sign is chosen so the third moment
+              along x is positive (the heavier tail points to +x), which makes the pose
+              unique up to ties.
     """
-    mid = 0.5 * (start[:, :2] + end[:, :2]).astype(np.float64)
-    w = np.linalg.norm((end - start)[:, :2], axis=1).astype(np.float64) + 1e-6
-    centre = (mid * w[:, None]).sum(0) / w.sum()
-    d = mid - centre
-    cov = (d * w[:, None]).T @ d / w.sum()
-    evals, evecs = np.linalg.eigh(cov)
+    w = moments[0]
+    if w <= 0:
+        return 0.0
+    mx, my = moments[1] / w, moments[2] / w
+    sxx = moments[3] / w - mx * mx
+    sxy = moments[4] / w - mx * my
+    syy = moments[5] / w - my * my
+    evals, evecs = np.linalg.eigh(np.array([[sxx, sxy], [sxy, syy]]))
     axis = evecs[:, 1]
     angle = -math.atan2(axis[1], axis[0])
-    c, s = math.cos(angle), math.sin(angle)
-    x = d[:, 0] * c - d[:, 1] * s
-    if (w * x**3).sum() < 0:
-        angle += math.pi
-    return angle
+    c, s = math.cos(angle), -math.sin(angle)  # the principal axis, as a unit vector (c, s)
+    # central third moments from the raw ones
+    exxx, exxy, exyy, eyyy = moments[6:10] / w
+    m30 = exxx - 3 * mx * moments[3] / w + 2 * mx**3
+    m21 = exxy - 2 * mx * moments[4] / w - my * moments[3] / w + 2 * mx * mx * my
+    m12 = exyy - 2 * my * moments[4] / w - mx * moments[5] / w + 2 * mx * my * my
+    m03 = eyyy - 3 * my * moments[5] / w + 2 * my**3
+    skew = c**3 * m30 + 3 * c * c * s * m21 + 3 * c * s * s * m12 + s**3 * m03
+    return angle + math.pi if skew < 0 else angle
 
 
 def drawn_layers(n_layers: int, size: int, layers_per_px: float = LAYERS_PER_PX) -> np.ndarray:
@@ -136,8 +143,8 @@ def project_views(
     margin        : empty border on each side, as a fraction of ``size``
     line_width    : extrusion width, mm; None estimates it (:func:`extrusion_width`)
     canonical     : rotate about Z so the footprint's principal axis lies along +x (see
-                    :func:`canonical_angle`; replaces ``rotate_deg``); off by default
-    rotate_deg    : rotate the toolpath about Z first (a new pose of a sliced object)
+                    :func:`canonical_angle`), then by ``rotate_deg``; off by default
+    rotate_deg    : rotate the toolpath about Z (a new pose of a sliced object)
     layers_per_px : draw at most this many layers per pixel of ``size``, evenly spaced
                     (:func:`drawn_layers`; 0: all). Ink is normalised, so a tall print
                     looks the same at a fraction of the cost
@@ -150,11 +157,7 @@ def project_views(
     drawn = tp.extrude if select is None else select
     angle = math.radians(rotate_deg)
     if canonical:
-        mask = np.zeros(len(tp), np.bool_)
-        for a, b in ranges:
-            mask[a:b] = drawn[a:b]
-        if mask.any():
-            angle = canonical_angle(tp.start[mask], tp.end[mask])
+        angle += canonical_angle(_raster.footprint_moments(tp.start, tp.end, drawn, ranges))
     rot = np.array([math.cos(angle), math.sin(angle)])
     lo, hi, e_sum, l_sum = _raster.extrude_stats(tp.start, tp.end, tp.e, drawn, ranges, rot)
     width = _width(e_sum, l_sum, tp.layer_z) if line_width is None else float(line_width)

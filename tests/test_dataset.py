@@ -90,6 +90,20 @@ def test_shards_load_back_to_the_rendered_arrays(built, source):
     assert all(0 <= s["layer"] < s["layers"] for s in srows)
 
 
+def test_canonical_build_turns_poses_by_the_footprint_and_a_little_jitter(source, tmp_path):
+    out = tmp_path / "canon"
+    build(config(source, seq_frames=0, canonical=True), out, workers=1, progress=False)
+    assert json.loads((out / "config.json").read_text())["canonical"] is True
+    images, _, rows = load_split(out, None, "proj")
+    turns = [float(r["pose"].rsplit("+rz", 1)[1]) for r in rows]
+    assert max(abs(t) for t in turns) <= 15 and len(set(turns)) > 3
+    first = [i for i, r in enumerate(rows) if r["pose"] == "file+rz0.0"][:3]
+    name = rows[first[0]]["object_id"].split("/", 1)[1]
+    tp = parse_gcode(source / name)
+    np.testing.assert_array_equal(images[first], project(tp, 28, canonical=True))
+    assert not np.array_equal(images[first], project(tp, 28, rotate_deg=30))
+
+
 def test_resumed_build_equals_uninterrupted_build(built, source, tmp_path):
     out, _ = built
     part = tmp_path / "resumed"

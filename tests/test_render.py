@@ -167,6 +167,40 @@ def test_canonical_pose_undoes_a_rotation_about_z():
     assert np.abs(a.astype(int) - b).mean() < 0.25 * np.abs(a.astype(int) - plain).mean()
 
 
+def test_canonical_angle_from_moments_equals_the_direct_computation():
+    from c3po import _raster
+    from c3po.render import canonical_angle
+
+    rng = np.random.default_rng(3)
+    start = (rng.normal(0, [30, 8, 5], (500, 3)) + [120, 80, 0]).astype(np.float32)
+    start[:250, 0] += 40  # a heavier tail towards +x before turning
+    end = (start + rng.normal(0, 2, (500, 3))).astype(np.float32)
+    extrude = rng.random(500) < 0.8
+    ranges = np.array([[0, 200], [260, 500]], np.int64)
+    m = np.zeros(500, bool)
+    m[0:200] = m[260:500] = True
+    m &= extrude
+    mid = 0.5 * (start[m, :2] + end[m, :2]).astype(np.float64)
+    w = np.linalg.norm((end[m] - start[m])[:, :2], axis=1) + 1e-6
+    for deg in (0.0, 33.0, 150.0, 260.0):
+        c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
+        rot = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], np.float32)
+        a = canonical_angle(_raster.footprint_moments(start @ rot.T, end @ rot.T, extrude, ranges))
+        # the direct way: rotate the centred midpoints by a; the principal axis is x, the
+        # heavier tail +x
+        d = (mid - (mid * w[:, None]).sum(0) / w.sum()) @ rot[:2, :2].T.astype(np.float64)
+        ca, sa = math.cos(a), math.sin(a)
+        x, y = d[:, 0] * ca - d[:, 1] * sa, d[:, 0] * sa + d[:, 1] * ca
+        assert (w * x * y).sum() == pytest.approx(0, abs=1e-6 * (w * x * x).sum())
+        assert (w * x * x).sum() > (w * y * y).sum()
+        assert (w * x**3).sum() > 0
+        # and a turn of the input turns the answer back by as much
+        if deg:
+            assert math.remainder(a + math.radians(deg) - base, 2 * math.pi) == pytest.approx(0, abs=1e-6)
+        else:
+            base = a
+
+
 def test_nothing_to_draw_gives_black_images():
     tp = parse_gcode(b"G90\nG1 X10 Y10 F600\nG1 X20\n")
     assert project(tp, 28).max() == 0

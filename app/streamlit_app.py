@@ -98,10 +98,12 @@ def load_detector(key: str) -> Detector:
 def analyse(digest: str, name: str, model: str, _data: bytes) -> dict:  # model: a model_key
     """Verdict and views of one file (``digest`` of ``_data`` is the cache key)."""
     gcode = gcode_of(name, _data)
-    verdict = load_detector(model).scan(gcode, name=name)
+    det = load_detector(model)
+    verdict = det.scan(gcode, name=name)
     tp = parse_gcode(gcode, name=name)
     lo, hi = tp.bbox()
-    return {"verdict": verdict, "gcode": gcode, "projections": render.project(tp, VIEW_SIZE),
+    views = render.project(tp, VIEW_SIZE, canonical=det.render.get("canonical", False))  # turned as the model sees it
+    return {"verdict": verdict, "gcode": gcode, "projections": views,
             "layer_z": np.asarray(tp.layer_z), "size_mm": (hi - lo).round(1).tolist(), "lines": tp.lines}
 
 

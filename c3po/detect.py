@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from c3po import novelty, render
+from c3po import _raster, novelty, render
 from c3po.errors import C3POError, GcodeError, ModelError
 from c3po.gcode import StreamParser, parse_gcode
 from c3po.mesh import MESH_EXTS
@@ -96,6 +96,8 @@ class Detector:
         if gate and "novelty.means" in net.weights:
             w = net.weights
             self.novelty = (w["novelty.means"][self.weapon], w["novelty.precision"], float(gate["threshold"]))
+        #: objects smaller than this (largest extent so far, mm) are not judged weapons
+        self.min_weapon_mm = float(bundle["models"]["projection"].get("min_weapon_mm", 0.0))
 
     @classmethod
     def from_bundle(cls, path: str | Path | None = None, threshold: float | None = None) -> Detector:
@@ -126,8 +128,9 @@ class Detector:
                               canonical=r.get("canonical", False), layers_per_px=r.get("layers_per_px", 0.0),
                               select=select)
 
-    def parts(self, tp: Toolpath, footprint: Footprint | None = None) -> tuple[np.ndarray, list[int]]:
-        """Images (P, V, S, S) of each object on the plate and its drawn extruding moves.
+    def parts(self, tp: Toolpath, footprint: Footprint | None = None) -> tuple[np.ndarray, list[int], np.ndarray]:
+        """Images (P, V, S, S) of each object on the plate, its drawn extruding moves and
+        its size so far (largest extent along x, y or z, mm).
 
         ``footprint`` holds the plate's moves added so far (it is brought up to ``tp``);
         None starts a new one.
@@ -137,11 +140,12 @@ class Detector:
         ranges = render.drawn_ranges(tp, self.render["size"], self.render.get("layers_per_px", 0.0))
         if footprint.labels()[1] == 1:  # one object: draw the plate as it is
             moves = sum(int(np.count_nonzero(tp.extrude[a:b])) for a, b in ranges)
-            return self.images(tp)[None], [moves]
+            return self.images(tp)[None], [moves], np.array([_extent(tp, tp.extrude, ranges)])
         masks, counts = footprint.objects(tp, ranges)
         size = self.render["size"]
         images = [self.images(tp, m) for m in masks]
-        return (np.stack(images) if images else np.zeros((0, 0, size, size), np.uint8)), counts.tolist()
+        return ((np.stack(images) if images else np.zeros((0, 0, size, size), np.uint8)), counts.tolist(),
+                np.array([_extent(tp, m, ranges) for m in masks]))
 
     def infer(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (P, K) of objects' images (P, V, S, S) uint8 and each object's
@@ -156,33 +160,44 @@ class Detector:
             return probs, np.full(len(probs), np.nan)
         means, precision, threshold = self.novelty
         dist = novelty.distance(f, means, precision)
-        far = dist > threshold
-        if far.any():
-            clear = probs[far] * ~self.weapon
-            total = clear.sum(1, keepdims=True)
-            probs[far] = np.where(total > 0, clear / np.maximum(total, 1e-12), ~self.weapon / (~self.weapon).sum())
+        self._clear(probs, dist > threshold)
         return probs, dist
 
-    def _pick(self, probs: np.ndarray, dist: np.ndarray, moves: list[int]) -> tuple[np.ndarray, list[dict]]:
+    def _clear(self, probs: np.ndarray, which: np.ndarray) -> None:
+        """Move the weapon probability of objects ``which`` to the clear classes, in place."""
+        if which.any():
+            clear = probs[which] * ~self.weapon
+            total = clear.sum(1, keepdims=True)
+            probs[which] = np.where(total > 0, clear / np.maximum(total, 1e-12), ~self.weapon / (~self.weapon).sum())
+
+    def _pick(self, probs: np.ndarray, dist: np.ndarray, moves: list[int],
+              sizes: np.ndarray) -> tuple[np.ndarray, list[dict]]:
+        """The most weapon-like object's probabilities, and all objects. An object smaller
+        than ``min_weapon_mm`` so far is no weapon (yet): projections are scaled to the
+        object, so a letter, a gear's tooth or the first millimetres of a tiny part
+        would otherwise be judged as if it were gun-sized."""
         if not len(probs):
             return np.full(len(self.classes), np.nan), []
+        probs = probs.copy()
+        self._clear(probs, sizes < self.min_weapon_mm)
         scores = probs[:, self.weapon].sum(1)
         objects = [{"label": self.classes[int(p.argmax())], "score": float(s), "moves": m,
-                    "distance": None if np.isnan(d) else round(float(d), 1)}
-                   for p, s, d, m in zip(probs, scores, dist, moves)]
+                    "size_mm": round(float(z), 1), "distance": None if np.isnan(d) else round(float(d), 1)}
+                   for p, s, d, m, z in zip(probs, scores, dist, moves, sizes)]
         return probs[int(scores.argmax())], objects
 
     def classify(self, tp: Toolpath, footprint: Footprint | None = None) -> tuple[np.ndarray, list[dict]]:
         """Class probabilities (K,) of the plate's most weapon-like object (NaN when there
         is none), and all objects."""
-        images, moves = self.parts(tp, footprint)
-        return self._pick(*self.infer(images), moves)
+        images, moves, sizes = self.parts(tp, footprint)
+        return self._pick(*self.infer(images), moves, sizes)
 
     def stream(self, name: str = "<stream>") -> StreamDetector:
         return StreamDetector(self, name)
 
     def scan(self, source, name: str | None = None) -> Verdict:
-        """Judge a whole file: G-code (path, bytes; .gz too) or a mesh (sliced first)."""
+        """Judge a whole file: G-code (path, bytes; .gz too), a mesh (sliced first) or a
+        parsed toolpath."""
         t0 = time.perf_counter()
         name = name or (str(source) if isinstance(source, (str, Path)) else "<bytes>")
         tp = load_toolpath(source, name)
@@ -216,8 +231,8 @@ class Detector:
             parts = [self.parts(tp.take(0, int(ends[k])), footprint) for k in ks]
             probs, dist = self.infer(np.concatenate([p[0] for p in parts]))
             offsets = np.cumsum([0] + [len(p[0]) for p in parts])
-            for k, (_, moves), lo, hi in zip(ks, parts, offsets, offsets[1:]):
-                judged = self._pick(probs[lo:hi], dist[lo:hi], moves)
+            for k, (_, moves, sizes), lo, hi in zip(ks, parts, offsets, offsets[1:]):
+                judged = self._pick(probs[lo:hi], dist[lo:hi], moves, sizes)
                 look = policy.update(k + 1, float(tp.layer_z[k]), judged, last=k == n - 1)
                 looks.append(look)
                 if k == n - 1:
@@ -317,9 +332,21 @@ class StreamDetector:
 
 
 def load_toolpath(source, name: str) -> Toolpath:
-    """G-code (path, bytes, .gz) or a mesh file sliced with the built-in slicer."""
+    """G-code (path, bytes, .gz), a mesh file sliced with the built-in slicer, or an
+    already parsed toolpath."""
+    if isinstance(source, Toolpath):
+        return source
     if isinstance(source, (str, Path)) and Path(source).suffix.lower() in MESH_EXTS:
         from c3po.slicer import slice_mesh
 
         return parse_gcode(slice_mesh(source), name=name)
     return parse_gcode(source, name=name)
+
+
+def _extent(tp: Toolpath, select: np.ndarray, ranges: np.ndarray) -> float:
+    """Largest extent (mm) along x, y or z of the extruding moves ``select`` within ``ranges``."""
+    lo, hi, _, _ = _raster.extrude_stats(tp.start, tp.end, tp.e, select, ranges, _IDENTITY)
+    return float((hi - lo).max()) if lo[0] <= hi[0] else 0.0
+
+
+_IDENTITY = np.array([1.0, 0.0])  # cos, sin of no turn about Z

@@ -5,7 +5,8 @@
 1. ``61k`` preset (61,340 images, 28x28)       -> lenet5     (the 61k study's setting)
 2. ``c3po`` preset at ``--c3po-scale`` with    -> multiview  (projections, also of partly
    the extra class ``other`` (generic parts),     printed objects) and sequence (frames)
-   each object sliced with its own random print settings (``--vary-settings``)
+   each object sliced with its own random print settings (``--vary-settings``), its
+   projections turned to the footprint's principal axis (``--canonical``)
 3. models/default/: ``projection`` = multiview (what the detector runs), ``camera`` =
    sequence, ``lenet5`` = lenet5; bundle.json carries classes, render settings,
    threshold, streaming policy and the test metrics of each model.
@@ -28,6 +29,11 @@ RUNS = ROOT / "models" / "runs"
 OUT = ROOT / "models" / "default"
 STREAM = {"step_mm": 1.0, "step_frac": 0.1, "ema": 0.5, "min_height_mm": 2.0, "rules": [{"threshold": 0.5, "hold": 2}]}
 CLASSES = "pistol,revolver,rifle,drill,hair_dryer,stapler,hammer,wrench,mug,gear,other"
+#: the detector judges no object smaller than this (largest extent so far, mm) a weapon:
+#: well under half the smallest weapon the generators make (147 mm long at pose scale
+#: 0.5: 74 mm), so a letter, a gear's tooth or a tiny part, blown up to the image size,
+#: is never taken for a gun
+MIN_WEAPON_MM = 30.0
 
 
 def sh(*args: str) -> None:
@@ -49,18 +55,18 @@ def main() -> None:
     if not args.skip_build:
         sh("dataset", "build", "--preset", "61k", "--out", str(BUILD / "61k"), "--slice-cache", cache)
         sh("dataset", "build", "--preset", "c3po", "--scale", str(args.c3po_scale), "--seq-frames",
-           str(args.seq_frames), "--vary-settings", "--out", str(BUILD / "c3po11v"), "--classes", CLASSES,
-           "--slice-cache", cache)
+           str(args.seq_frames), "--vary-settings", "--canonical", "--out", str(BUILD / "c3po11c"),
+           "--classes", CLASSES, "--slice-cache", cache)
     if not args.skip_train:
         dev = ("--device", args.device)
         sh("train", "--model", "lenet5", "--data", str(BUILD / "61k"), "--out", str(RUNS / "lenet5"),
            "--epochs", "30", "--batch-size", "256", "--lr", "0.004", *dev)
-        sh("train", "--model", "multiview", "--data", str(BUILD / "c3po11v"), "--out", str(RUNS / "multiview"),
+        sh("train", "--model", "multiview", "--data", str(BUILD / "c3po11c"), "--out", str(RUNS / "multiview"),
            "--epochs", "40", *dev)
-        sh("train", "--model", "sequence", "--data", str(BUILD / "c3po11v"), "--out", str(RUNS / "sequence"),
+        sh("train", "--model", "sequence", "--data", str(BUILD / "c3po11c"), "--out", str(RUNS / "sequence"),
            "--epochs", str(args.sequence_epochs), "--batch-size", "32", *dev)
     assemble()
-    add_novelty(BUILD / "c3po11v")
+    add_novelty(BUILD / "c3po11c")
 
 
 def add_novelty(data: Path) -> None:
@@ -103,6 +109,8 @@ def assemble() -> None:
         entry["weights"] = f"{role}.safetensors"
         entry["metrics"] = json.loads((RUNS / run / "test" / "metrics.json").read_text())
         entry["metrics"].pop("confusion", None)
+        if role == "projection":
+            entry["min_weapon_mm"] = MIN_WEAPON_MM
         models[role] = entry
     from c3po.export import write_bundle
 

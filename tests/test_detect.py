@@ -147,6 +147,22 @@ def test_novelty_gate_clears_objects_unlike_any_weapon(det):
     assert gated.verdict == "clear" and gated.score == 0 and gated.label not in det.bundle["weapon_classes"]
 
 
+def test_objects_smaller_than_any_weapon_are_not_judged_weapons(det):
+    import dataclasses
+
+    from c3po import parse_gcode
+
+    assert det.min_weapon_mm >= 10, "the shipped bundle sets a smallest weapon size"
+    tp = parse_gcode(PISTOL)
+    full = det.scan(tp.take(0, len(tp)), name="pistol")
+    assert full.verdict == "weapon" and full.objects[0]["size_mm"] > det.min_weapon_mm
+    k = 0.9 * det.min_weapon_mm / full.objects[0]["size_mm"]  # the same pistol, shrunk to a trinket
+    small = dataclasses.replace(tp, start=tp.start * k, end=tp.end * k, layer_z=tp.layer_z * k)
+    tiny = det.scan(small, name="tiny pistol")
+    assert tiny.objects[0]["size_mm"] < det.min_weapon_mm
+    assert tiny.verdict == "clear" and tiny.score == 0 and tiny.flag_layer is None
+
+
 def test_calibration_simulates_the_detectors_looks_and_rules(det):
     """models/calibrate.py picks a policy by simulating it on recorded looks: the layers
     it looks at and the layer it stops at must be the detector's own."""

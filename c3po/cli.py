@@ -100,7 +100,6 @@ def cmd_dataset_build(args: argparse.Namespace) -> int:
                                     seed=args.seed, scale=args.scale, slice_cache=args.slice_cache,
                                     proj_images=args.proj_images, seq_frames=args.seq_frames,
                                     vary_settings=args.vary_settings or None, canonical=args.canonical or None,
-                                    edge_share=args.edge_share,
                                     classes=args.classes.split(",") if args.classes else None)
     t = build(cfg, args.out, workers=args.workers, progress=not args.quiet)
     split = " ".join(f"{k} {t[k]:.1f}s" for k in ("slice", "parse", "render", "write"))
@@ -211,7 +210,6 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seq-frames", type=int, default=None, help="camera frames in all, before --scale (default: preset's)")
     d.add_argument("--canonical", action="store_true",
                    help="turn each projection so the footprint's principal axis lies along +x (poses jitter it)")
-    d.add_argument("--edge-share", type=float, default=None, help="share of objects posed on an edge (default: 0.25)")
     d.add_argument("--classes", default=None,
                    help="comma-separated classes (default: the ten default classes; add 'other' for generic parts)")
     d.add_argument("--slice-cache", default=None, help="folder of sliced G-code shared by builds (default: none)")

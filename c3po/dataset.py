@@ -75,8 +75,6 @@ class DatasetConfig:
                        object (its first 3-100% of layers, log-uniform: as many poses
                        below 17% as above, since a detector must judge early; ``layer`` in
                        the manifest), so a model can judge a print while it grows
-    edge_share       : share of objects posed on an edge (``c3po.shapes.pose.random_pose``;
-                       the others lie flat or flipped)
     canonical        : turn every projection so the footprint's principal axis lies along
                        +x (``c3po.render.canonical_angle``): an object on its edge then
                        shows its silhouette in the front view, whatever its angle on the
@@ -105,7 +103,6 @@ class DatasetConfig:
     proj_size: int = 28
     cam_size: int = 64
     canonical: bool = False
-    edge_share: float = 0.25
     seq_max_frames: int = 96
     cam_azimuth: tuple[float, float] = (0.0, 360.0)
     cam_elevation: tuple[float, float] = (20.0, 40.0)
@@ -127,8 +124,6 @@ class DatasetConfig:
         cfg = cls(preset=preset, **kw)
         if cfg.slicer not in (*SLICERS, "mix"):
             raise DatasetError(f"unknown slicer {cfg.slicer!r}; use builtin, prusa, cura or mix")
-        if not 0 <= cfg.edge_share <= 1:
-            raise DatasetError(f"--edge-share {cfg.edge_share}: give a fraction in [0, 1]")
         if not 0 < cfg.scale <= 1:
             raise DatasetError(f"--scale {cfg.scale}: give a fraction in (0, 1]")
         return cfg
@@ -203,7 +198,7 @@ def _toolpath(cfg: DatasetConfig, unit: Unit, rng: np.random.Generator, times: d
         from c3po.slicer import slice_mesh
 
         slicer = cfg.slicer if cfg.slicer != "mix" else SLICERS[int(rng.integers(len(SLICERS)))]
-        p = random_pose(rng, p_edge=cfg.edge_share)
+        p = random_pose(rng)
         pose = f"{p.rest}:{p.angle:.1f}:{p.scale:.3f}"
         settings = random_settings(rng) if cfg.vary_settings else None
         if settings is not None:

@@ -219,7 +219,8 @@ def show(result: dict, det: Detector, digest: str) -> None:
         for col, img, title in zip(views, result["projections"], ("top (XY)", "front (XZ)", "side (YZ)")):
             col.image(img, caption=title, width="stretch")
         size = " × ".join(f"{s:.0f}" for s in result["size_mm"])
-        st.caption(f"Extruding moves projected onto three planes: {size} mm, {v.layers} layers, "
+        turned = " (turned about Z so the footprint's long axis is horizontal)" if det.render.get("canonical") else ""
+        st.caption(f"Extruding moves projected onto three planes{turned}: {size} mm, {v.layers} layers, "
                    f"{result['lines']:,} G-code lines.")
     with right:
         st.subheader("Class probabilities")

@@ -184,23 +184,22 @@ def footprint_moments(start, end, extrude, ranges):
 
     The XY midpoints of the extruding segments in ``ranges``, each weighted by its XY
     length (+1e-6), taken about the first midpoint (small sums, no cancellation).
-    returns : (12,) float64: the sums of w, w x, w y, w x^2, w x y, w y^2, w x^3,
-              w x^2 y, w x y^2, w y^3, then the reference point (x, y)
+    returns : (10,) float64: the sums of w, w x, w y, w x^2, w x y, w y^2, w x^3,
+              w x^2 y, w x y^2, w y^3
     """
-    out = np.zeros(12)
-    first = True
+    out = np.zeros(10)
+    ref_x = ref_y = np.nan
     for r in range(ranges.shape[0]):
         for i in range(ranges[r, 0], ranges[r, 1]):
             if not extrude[i]:
                 continue
             mx = 0.5 * (np.float64(start[i, 0]) + end[i, 0])
             my = 0.5 * (np.float64(start[i, 1]) + end[i, 1])
-            if first:
-                out[10] = mx
-                out[11] = my
-                first = False
-            x = mx - out[10]
-            y = my - out[11]
+            if ref_x != ref_x:  # NaN: the first midpoint is the reference
+                ref_x = mx
+                ref_y = my
+            x = mx - ref_x
+            y = my - ref_y
             dx = np.float64(end[i, 0]) - start[i, 0]
             dy = np.float64(end[i, 1]) - start[i, 1]
             w = math.sqrt(dx * dx + dy * dy) + 1e-6

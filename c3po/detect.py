@@ -37,6 +37,7 @@ from c3po.runtime import Network, load_safetensors
 from c3po.toolpath import Toolpath
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "models" / "default"
+_IDENTITY = np.array([1.0, 0.0])  # cos, sin of no turn about Z (c3po._raster.extrude_stats)
 DEFAULT_POLICY = {"step_mm": 1.0, "step_frac": 0.1, "ema": 0.5, "min_height_mm": 2.0,
                   "rules": [{"threshold": 0.5, "hold": 2}]}
 
@@ -347,6 +348,3 @@ def _extent(tp: Toolpath, select: np.ndarray, ranges: np.ndarray) -> float:
     """Largest extent (mm) along x, y or z of the extruding moves ``select`` within ``ranges``."""
     lo, hi, _, _ = _raster.extrude_stats(tp.start, tp.end, tp.e, select, ranges, _IDENTITY)
     return float((hi - lo).max()) if lo[0] <= hi[0] else 0.0
-
-
-_IDENTITY = np.array([1.0, 0.0])  # cos, sin of no turn about Z

@@ -75,23 +75,20 @@ def canonical_angle(moments: np.ndarray) -> float:
               along x is positive (the heavier tail points to +x), which makes the pose
               unique up to ties.
     """
-    w = moments[0]
-    if w <= 0:
+    if moments[0] <= 0:
         return 0.0
-    mx, my = moments[1] / w, moments[2] / w
-    sxx = moments[3] / w - mx * mx
-    sxy = moments[4] / w - mx * my
-    syy = moments[5] / w - my * my
+    # means about the reference point: 1, x, y, xx, xy, yy, xxx, xxy, xyy, yyy
+    _, mx, my, exx, exy, eyy, exxx, exxy, exyy, eyyy = moments / moments[0]
+    sxx, sxy, syy = exx - mx * mx, exy - mx * my, eyy - my * my
     evals, evecs = np.linalg.eigh(np.array([[sxx, sxy], [sxy, syy]]))
     axis = evecs[:, 1]
     angle = -math.atan2(axis[1], axis[0])
     c, s = math.cos(angle), -math.sin(angle)  # the principal axis, as a unit vector (c, s)
     # central third moments from the raw ones
-    exxx, exxy, exyy, eyyy = moments[6:10] / w
-    m30 = exxx - 3 * mx * moments[3] / w + 2 * mx**3
-    m21 = exxy - 2 * mx * moments[4] / w - my * moments[3] / w + 2 * mx * mx * my
-    m12 = exyy - 2 * my * moments[4] / w - mx * moments[5] / w + 2 * mx * my * my
-    m03 = eyyy - 3 * my * moments[5] / w + 2 * my**3
+    m30 = exxx - 3 * mx * exx + 2 * mx**3
+    m21 = exxy - 2 * mx * exy - my * exx + 2 * mx * mx * my
+    m12 = exyy - 2 * my * exy - mx * eyy + 2 * mx * my * my
+    m03 = eyyy - 3 * my * eyy + 2 * my**3
     skew = c**3 * m30 + 3 * c * c * s * m21 + 3 * c * s * s * m12 + s**3 * m03
     return angle + math.pi if skew < 0 else angle
 

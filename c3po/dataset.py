@@ -111,7 +111,7 @@ class DatasetConfig:
     shard_objects: int = 20
     proj_partial: float = 0.0
     views: str = "all"
-    layers_per_px: float = 0.8  # = c3po.render.LAYERS_PER_PX, without importing the renderer
+    layers_per_px: float = 1.0
     vary_settings: bool = False
     slice_cache: str = ""
 

@@ -40,9 +40,7 @@ VIEWS = ("top", "front", "side")
 VIEW_AXES = np.array([[0, 1], [0, 2], [1, 2]], dtype=np.int64)
 FILAMENT_DIAMETER = 1.75  # mm
 DEFAULT_WIDTH = 0.45  # mm, used when the toolpath gives no estimate
-#: projections draw at most this many layers per pixel of image size (see project_views):
-#: one per pixel row of the drawn area, which the default 10% margins leave at 80%
-LAYERS_PER_PX = 0.8
+LAYERS_PER_PX = 1.0  # projections draw at most one layer per pixel of image size (see project_views)
 
 
 def extruding(tp: Toolpath) -> tuple[np.ndarray, np.ndarray]:
@@ -178,9 +176,9 @@ def project_views(
     affine[:, 0, 3] = offset[:, 0]
     affine[:, 1, :3] = -rows[axes[:, 1]] * scale[:, None]  # image rows grow downwards
     affine[:, 1, 3] = offset[:, 1]
-    ink = np.zeros((len(names), size + 4, size + 4), np.float32)
+    ink = np.zeros((len(names), 2, size + 4, size + 4), np.float32)
     _raster.project_ink(tp.start, tp.end, drawn, ranges, affine, width * scale, ink)
-    _raster.tone(ink[:, 2:-2, 2:-2], out)
+    _raster.tone(ink[:, 0, 2:-2, 2:-2] + ink[:, 1, 2:-2, 2:-2], out)
     return out, names
 
 

@@ -55,18 +55,18 @@ def main() -> None:
     if not args.skip_build:
         sh("dataset", "build", "--preset", "61k", "--out", str(BUILD / "61k"), "--slice-cache", cache)
         sh("dataset", "build", "--preset", "c3po", "--scale", str(args.c3po_scale), "--seq-frames",
-           str(args.seq_frames), "--vary-settings", "--canonical", "--out", str(BUILD / "c3po12c"),
+           str(args.seq_frames), "--vary-settings", "--canonical", "--out", str(BUILD / "c3po11c"),
            "--classes", CLASSES, "--slice-cache", cache)
     if not args.skip_train:
         dev = ("--device", args.device)
         sh("train", "--model", "lenet5", "--data", str(BUILD / "61k"), "--out", str(RUNS / "lenet5"),
            "--epochs", "30", "--batch-size", "256", "--lr", "0.004", *dev)
-        sh("train", "--model", "multiview", "--data", str(BUILD / "c3po12c"), "--out", str(RUNS / "multiview"),
+        sh("train", "--model", "multiview", "--data", str(BUILD / "c3po11c"), "--out", str(RUNS / "multiview"),
            "--epochs", "40", *dev)
-        sh("train", "--model", "sequence", "--data", str(BUILD / "c3po12c"), "--out", str(RUNS / "sequence"),
+        sh("train", "--model", "sequence", "--data", str(BUILD / "c3po11c"), "--out", str(RUNS / "sequence"),
            "--epochs", str(args.sequence_epochs), "--batch-size", "32", *dev)
     assemble()
-    add_novelty(BUILD / "c3po12c")
+    add_novelty(BUILD / "c3po11c")
 
 
 def add_novelty(data: Path) -> None:

@@ -103,15 +103,14 @@ def test_silhouette_view_is_the_largest_box():
 
 def test_tall_prints_draw_a_layer_budget():
     tall = parse_gcode(prism_gcode(SQUARE, layers=90, infill=False).encode())
-    # one layer per pixel row of the drawn area: 28 px less the 10% margins, 22.4 -> 23
-    assert len(drawn_layers(90, 28)) == 23 and drawn_layers(90, 28)[[0, -1]].tolist() == [0, 89]
+    assert len(drawn_layers(90, 28)) == 28 and drawn_layers(90, 28)[[0, -1]].tolist() == [0, 89]
     assert len(drawn_layers(90, 28, layers_per_px=0)) == 90 and len(drawn_layers(20, 28)) == 20
     ranges = drawn_ranges(tall, 28)
     drawn = np.concatenate([tall.layer[a:b] for a, b in ranges])
     assert np.unique(drawn).tolist() == drawn_layers(90, 28).tolist() and len(drawn) == sum(b - a for a, b in ranges)
     every = project(tall, 28, layers_per_px=0)
     diff = np.abs(project(tall, 28).astype(int) - every).mean((1, 2))  # ink is normalised: nearly the same image
-    assert diff[0] < 0.5 and diff[1:].max() < 10  # front and side: a mild banding where layers are 1 px apart
+    assert diff[0] < 0.5 and diff[1:].max() < 10  # front and side: a mild banding where layers are 0.8 px apart
 
 
 def test_rotation_about_z_turns_the_top_view():
@@ -122,32 +121,9 @@ def test_rotation_about_z_turns_the_top_view():
     assert np.abs(np.rot90(top).astype(int) - quarter).mean() < 3
 
 
-def test_a_polyline_of_tiny_moves_draws_the_same_line_as_one_move():
-    """Segments sample the pixel columns (rows when steep) they cross on half-open
-    ranges, so a polyline's moves tile its columns: cut a line into sub-pixel moves and
-    its ink is unchanged, and a line carries its length times its width in ink."""
-    from c3po import _raster
-
-    size, width = 32, 0.5
-    affine = np.zeros((1, 2, 4))
-    affine[0, 0, 0] = affine[0, 1, 1] = 1.0  # world mm = image px
-    for (x0, y0), (x1, y1) in [((3.3, 7.2), (26.9, 13.1)), ((25.4, 4.4), (6.2, 27.5)), ((4.0, 9.5), (28.0, 9.5))]:
-        cuts = np.r_[0.0, np.sort(np.random.default_rng(0).random(60)), 1.0]
-        pts = np.stack([x0 + (x1 - x0) * cuts, y0 + (y1 - y0) * cuts, np.zeros_like(cuts)], 1).astype(np.float32)
-        inks = []
-        for start, end in [(pts[:1], pts[-1:]), (pts[:-1], pts[1:])]:
-            ink = np.zeros((1, size + 4, size + 4), np.float32)
-            _raster.project_ink(start, end, np.ones(len(start), bool), np.array([[0, len(start)]], np.int64),
-                                affine, np.array([width]), ink)
-            inks.append(ink)
-        np.testing.assert_allclose(inks[0], inks[1], atol=1e-4)
-        length = math.hypot(x1 - x0, y1 - y0)
-        assert abs(inks[0].sum() - width * length) <= width * length / max(abs(x1 - x0), abs(y1 - y0))
-
-
 def test_wide_lines_of_a_tiny_print_stay_inside_the_ink_buffer():
     """A 1 mm part drawn at 64 px has lines 26 px wide, wider than the margin; their
-    splats must land inside the buffer (guard bands around it stay untouched)."""
+    splats must land inside the buffers (guard bands around them stay untouched)."""
     from c3po import _raster
 
     tiny = parse_gcode(prism_gcode([(100.0, 100.0), (101.0, 100.0), (101.0, 101.0), (100.0, 101.0)], layers=3,
@@ -160,7 +136,7 @@ def test_wide_lines_of_a_tiny_print_stay_inside_the_ink_buffer():
         affine[v, 0, a], affine[v, 0, 3] = scale, size / 2 - 100.5 * scale
         affine[v, 1, b] = -scale
         affine[v, 1, 3] = size / 2 + (100.5 if b < 2 else 0.3) * scale
-    shape = (3, size + 4, size + 4)
+    shape = (3, 2, size + 4, size + 4)
     buf = np.zeros(int(np.prod(shape)) + 2 * guard, np.float32)
     ink = buf[guard:-guard].reshape(shape)
     width = np.full(3, 0.5 * scale)
@@ -168,7 +144,7 @@ def test_wide_lines_of_a_tiny_print_stay_inside_the_ink_buffer():
     _raster.project_ink(tiny.start, tiny.end, tiny.extrude, ranges, affine, width, ink)
     assert not buf[:guard].any() and not buf[-guard:].any()
     wall = int(size / 2 - 0.5 * scale) + 2  # the left wall's centre column, in the bordered buffer
-    assert ink[0, size // 2 + 2, wall] > 0
+    assert ink[0, :, size // 2 + 2, wall].sum() > 0
     images = project(tiny, size)
     assert images[0].any() and images[0, size // 2, size // 2] == 0  # walls drawn, the hole stays open
 

@@ -162,10 +162,10 @@ def extrude_stats(start, end, e, extrude, ranges, rot):
             if not extrude[i]:
                 continue
             # a move starting where the previous drawn one ended adds only its end
-            first = 0 if (i == prev + 1 and start[i, 0] == end[prev, 0] and start[i, 1] == end[prev, 1]
-                          and start[i, 2] == end[prev, 2]) else 1
+            continues = (i == prev + 1 and start[i, 0] == end[prev, 0] and start[i, 1] == end[prev, 1]
+                         and start[i, 2] == end[prev, 2])
             prev = i
-            for k in range(1 - first, 2):
+            for k in range(1 if continues else 0, 2):
                 p = end if k else start
                 x = c * p[i, 0] - s * p[i, 1]
                 y = s * p[i, 0] + c * p[i, 1]

@@ -267,3 +267,26 @@ def test_cli_render_writes_a_png(tmp_path, real):
     out = tmp_path / "views.png"
     assert main(["render", str(src), "--out", str(out), "--size", "64"]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+
+
+def test_extrude_stats_bounding_box_equals_numpy_on_broken_polylines():
+    """The bounding-box pass skips a move's start when it continues the previous move;
+    on moves where half do not continue, the box still equals numpy's over all ends."""
+    from c3po import _raster
+
+    rng = np.random.default_rng(5)
+    end = rng.normal(100, 30, (400, 3)).astype(np.float32)
+    start = np.roll(end, 1, axis=0)
+    jump = rng.random(400) < 0.5
+    start[jump] = rng.normal(100, 40, (jump.sum(), 3)).astype(np.float32)  # travel-free jumps
+    extrude = rng.random(400) < 0.7
+    ranges = np.array([[0, 150], [151, 400]], np.int64)
+    m = np.zeros(400, bool)
+    m[0:150] = m[151:400] = True
+    m &= extrude
+    c, s = math.cos(0.6), math.sin(0.6)
+    lo, hi, _, _ = _raster.extrude_stats(start, end, np.ones(400, np.float32), extrude, ranges, np.array([c, s]))
+    pts = np.concatenate([start[m], end[m]]).astype(np.float64)
+    turned = np.stack([c * pts[:, 0] - s * pts[:, 1], s * pts[:, 0] + c * pts[:, 1], pts[:, 2]], 1)
+    np.testing.assert_allclose(lo, turned.min(0), rtol=1e-6)
+    np.testing.assert_allclose(hi, turned.max(0), rtol=1e-6)

@@ -239,9 +239,7 @@ def main() -> None:
         weapon = [label in det.bundle["weapon_classes"] for label, _ in items]
         looks.write_text(json.dumps([recorded, weapon]))
     weapon = np.array(weapon)
-    gate = None
-    if gated:
-        gate = novelty_gate(recorded, weapon)
+    gate = novelty_gate(recorded, weapon) if gated else None
     records, stressed = [], []
     for (c, n), is_weapon in zip(recorded, weapon):
         z, layer, s, d = (np.array(col, float) for col in zip(*c))

@@ -202,8 +202,8 @@ def test_novelty_gate_is_set_by_many_looks_not_one():
     rng = np.random.default_rng(0)
     looks = [[(0.2 * k, k, 0.9, float(d)) for k, d in enumerate(rng.gamma(4.0, 20.0, 200))] for _ in range(90)]
     weapon = [True] * 90
-    clear = [[(0.2, 1, 0.9, 5000.0)]]  # a clear print's look never sets the gate
-    gate = calibrate.novelty_gate([(c, 100) for c in looks] + [(clear[0], 10)], weapon + [False])
+    clear = [(0.2, 1, 0.9, 5000.0)]  # a clear print's look never sets the gate
+    gate = calibrate.novelty_gate([(c, 100) for c in looks] + [(clear, 10)], weapon + [False])
     dists = np.array([d for c in looks for *_, d in c])
     assert gate > calibrate.GATE_MARGIN * np.quantile(dists, 0.99) and gate < calibrate.GATE_MARGIN * dists.max()
     looks[0][5] = (1.0, 5, 0.9, 50 * dists.max())  # one look very far out: the largest distance x50

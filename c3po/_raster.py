@@ -75,12 +75,17 @@ def project_ink(start, end, extrude, ranges, affine, width_px, ink):
                 ly[v] = y1
                 dx = x1 - x0
                 dy = y1 - y0
-                length = math.sqrt(dx * dx + dy * dy)
+                if dy == 0.0:  # level: every move of a flat layer in the front and side views
+                    length = abs(dx)  # = sqrt(dx * dx) exactly, without the sqrt and divisions
+                    tx = 1.0 if dx > 0.0 else -1.0
+                    ty = 0.0
+                else:
+                    length = math.sqrt(dx * dx + dy * dy)
+                    tx = dx / length
+                    ty = dy / length
                 if length <= 0.0:
                     done[v] = d
                     continue
-                tx = dx / length
-                ty = dy / length
                 ux[v] = tx
                 uy[v] = ty
                 t = 0.5 - d if d < 0.5 else 1.5 - d  # distance to the next piece centre
@@ -106,6 +111,16 @@ def _splat_line(flat, base, plane, side, n, x, y, ux, uy, steps, nux, nuy, w, ac
     normal (-nux, nuy), clamped to the buffer (a line centre is at least 1.5 px inside)."""
     x += 1.5  # pixel centres sit at i + 0.5; +2 for the border, -0.5 to the centre
     y += 1.5
+    if across == 1 and uy == 0.0:  # level: one row for every sample
+        iy = int(y)
+        ay = y - iy
+        row = base + np.uint64(iy * side)
+        for _ in range(steps):
+            ix = int(x)
+            _tent(flat, row + np.uint64((n & 1) * plane + ix), side, w, x - ix, ay)
+            n += 1
+            x += ux
+        return
     if across == 1:
         for _ in range(steps):
             _splat(flat, base, plane, side, n & 1, x, y, w)
@@ -131,9 +146,13 @@ def _splat(flat, base, plane, side, k, x, y, w):
     flat indices spare numba's negative-index checks."""
     ix = int(x)
     iy = int(y)
-    ax = x - ix
-    ay = y - iy
-    j = base + np.uint64(k * plane + iy * side + ix)
+    _tent(flat, base + np.uint64(k * plane + iy * side + ix), side, w, x - ix, y - iy)
+
+
+@njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _tent(flat, j, side, w, ax, ay):
+    """Add ``w`` over the 2x2 pixels from flat index ``j`` (row length ``side``), split by
+    the fractional offsets ``ax`` and ``ay``."""
     wa = w * ax
     w1 = w - wa
     flat[j] += w1 - w1 * ay
@@ -151,8 +170,8 @@ def extrude_stats(start, end, e, extrude, ranges, rot):
     returns    : lo (3,), hi (3,) float64 of the rotated segments (inf/-inf if none),
                  filament mm, XY path mm
     """
-    lo = np.full(3, np.inf)
-    hi = np.full(3, -np.inf)
+    lo0 = lo1 = lo2 = np.inf  # scalars, not arrays: the min/max chains stay in registers
+    hi0 = hi1 = hi2 = -np.inf
     e_sum = 0.0
     l_sum = 0.0
     c, s = rot[0], rot[1]
@@ -161,27 +180,30 @@ def extrude_stats(start, end, e, extrude, ranges, rot):
         for i in range(ranges[r, 0], ranges[r, 1]):
             if not extrude[i]:
                 continue
+            sx, sy, sz = start[i, 0], start[i, 1], start[i, 2]
+            ex, ey, ez = end[i, 0], end[i, 1], end[i, 2]
             # a move starting where the previous drawn one ended adds only its end
-            continues = (i == prev + 1 and start[i, 0] == end[prev, 0] and start[i, 1] == end[prev, 1]
-                         and start[i, 2] == end[prev, 2])
+            if not (i == prev + 1 and sx == end[prev, 0] and sy == end[prev, 1] and sz == end[prev, 2]):
+                x = c * sx - s * sy
+                y = s * sx + c * sy
+                lo0, hi0 = min(lo0, x), max(hi0, x)
+                lo1, hi1 = min(lo1, y), max(hi1, y)
+                lo2, hi2 = min(lo2, sz), max(hi2, sz)
             prev = i
-            for k in range(1 if continues else 0, 2):
-                p = end if k else start
-                x = c * p[i, 0] - s * p[i, 1]
-                y = s * p[i, 0] + c * p[i, 1]
-                lo[0] = min(lo[0], x)
-                hi[0] = max(hi[0], x)
-                lo[1] = min(lo[1], y)
-                hi[1] = max(hi[1], y)
-                lo[2] = min(lo[2], p[i, 2])
-                hi[2] = max(hi[2], p[i, 2])
-            dx = end[i, 0] - start[i, 0]
-            dy = end[i, 1] - start[i, 1]
-            length = math.sqrt(dx * dx + dy * dy)
-            if length > 0.5:  # short moves carry pressure-advance and seam noise
-                e_sum += e[i]
-                l_sum += length
-    return lo, hi, e_sum, l_sum
+            x = c * ex - s * ey
+            y = s * ex + c * ey
+            lo0, hi0 = min(lo0, x), max(hi0, x)
+            lo1, hi1 = min(lo1, y), max(hi1, y)
+            lo2, hi2 = min(lo2, ez), max(hi2, ez)
+            dx = ex - sx
+            dy = ey - sy
+            l2 = dx * dx + dy * dy
+            if l2 > 0.25:  # else the length is at most 0.5 mm: no sqrt
+                length = math.sqrt(l2)
+                if length > 0.5:  # short moves carry pressure-advance and seam noise
+                    e_sum += e[i]
+                    l_sum += length
+    return np.array([lo0, lo1, lo2]), np.array([hi0, hi1, hi2]), e_sum, l_sum
 
 
 @njit(cache=True, nogil=True)
@@ -193,7 +215,7 @@ def footprint_moments(start, end, extrude, ranges):
     returns : (10,) float64: the sums of w, w x, w y, w x^2, w x y, w y^2, w x^3,
               w x^2 y, w x y^2, w y^3
     """
-    out = np.zeros(10)
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = s8 = s9 = 0.0  # scalar sums stay in registers
     ref_x = ref_y = np.nan
     for r in range(ranges.shape[0]):
         for i in range(ranges[r, 0], ranges[r, 1]):
@@ -211,17 +233,17 @@ def footprint_moments(start, end, extrude, ranges):
             w = math.sqrt(dx * dx + dy * dy) + 1e-6
             wx = w * x
             wy = w * y
-            out[0] += w
-            out[1] += wx
-            out[2] += wy
-            out[3] += wx * x
-            out[4] += wx * y
-            out[5] += wy * y
-            out[6] += wx * x * x
-            out[7] += wx * x * y
-            out[8] += wx * y * y
-            out[9] += wy * y * y
-    return out
+            s0 += w
+            s1 += wx
+            s2 += wy
+            s3 += wx * x
+            s4 += wx * y
+            s5 += wy * y
+            s6 += wx * x * x
+            s7 += wx * x * y
+            s8 += wx * y * y
+            s9 += wy * y * y
+    return np.array([s0, s1, s2, s3, s4, s5, s6, s7, s8, s9])
 
 
 @njit(cache=True, nogil=True)

@@ -37,7 +37,7 @@ from c3po.toolpath import Toolpath
 
 VIEWS = ("top", "front", "side")
 #: world axes drawn along image x and image y (upwards) in each view
-VIEW_AXES = np.array([[0, 1], [0, 2], [1, 2]], dtype=np.int64)
+VIEW_AXES = ((0, 1), (0, 2), (1, 2))
 FILAMENT_DIAMETER = 1.75  # mm
 DEFAULT_WIDTH = 0.45  # mm, used when the toolpath gives no estimate
 LAYERS_PER_PX = 1.0  # projections draw at most one layer per pixel of image size (see project_views)
@@ -110,8 +110,8 @@ def drawn_ranges(tp: Toolpath, size: int, layers_per_px: float = LAYERS_PER_PX) 
     layers = drawn_layers(tp.n_layers, size, layers_per_px)
     if len(layers) == tp.n_layers:
         return np.array([[0, len(tp)]], np.int64)
-    bounds = np.searchsorted(tp.layer, np.r_[layers, layers + 1].astype(tp.layer.dtype)).astype(np.int64)
-    return bounds.reshape(2, -1).T.copy()
+    first_next = np.stack([layers, layers + 1], axis=1).astype(tp.layer.dtype)
+    return np.searchsorted(tp.layer, first_next).astype(np.int64)  # (R, 2): first move, first of the next layer
 
 
 def project(tp: Toolpath, size: int = 64, **kw) -> np.ndarray:
@@ -165,19 +165,20 @@ def project_views(
     out = np.zeros((len(names), size, size), np.uint8)
     if not lo[0] <= hi[0]:
         return out, names  # nothing extrudes
-    axes = VIEW_AXES[[VIEWS.index(v) for v in names]]
-    ext = hi[axes] - lo[axes]  # (V, 2) extent of each view
-    scale = size * (1 - 2 * margin) / np.maximum(ext.max(1), 1e-3)
-    mid = 0.5 * (lo + hi)[axes]
-    offset = np.stack([size / 2 - mid[:, 0] * scale, size / 2 + mid[:, 1] * scale], axis=1)
-    rows = np.array([[rot[0], -rot[1], 0.0], [rot[1], rot[0], 0.0], [0.0, 0.0, 1.0]])  # rotation about Z
-    affine = np.zeros((len(names), 2, 4))
-    affine[:, 0, :3] = rows[axes[:, 0]] * scale[:, None]
-    affine[:, 0, 3] = offset[:, 0]
-    affine[:, 1, :3] = -rows[axes[:, 1]] * scale[:, None]  # image rows grow downwards
-    affine[:, 1, 3] = offset[:, 1]
+    # world (x, y, z, 1) -> image (column, row) of each view; plain floats, a few views
+    lo, hi = lo.tolist(), hi.tolist()
+    c, s = rot.tolist()
+    rows = ((c, -s, 0.0), (s, c, 0.0), (0.0, 0.0, 1.0))  # rotation about Z
+    affine, width_px = [], []
+    for v in names:
+        a, b = VIEW_AXES[VIEWS.index(v)]
+        scale = size * (1 - 2 * margin) / max(hi[a] - lo[a], hi[b] - lo[b], 1e-3)
+        col = [r * scale for r in rows[a]] + [size / 2 - 0.5 * (lo[a] + hi[a]) * scale]
+        row = [-r * scale for r in rows[b]] + [size / 2 + 0.5 * (lo[b] + hi[b]) * scale]  # rows grow downwards
+        affine.append([col, row])
+        width_px.append(width * scale)
     ink = np.zeros((len(names), 2, size + 4, size + 4), np.float32)
-    _raster.project_ink(tp.start, tp.end, drawn, ranges, affine, width * scale, ink)
+    _raster.project_ink(tp.start, tp.end, drawn, ranges, np.array(affine), np.array(width_px), ink)
     _raster.tone(ink[:, 0, 2:-2, 2:-2] + ink[:, 1, 2:-2, 2:-2], out)
     return out, names
 

@@ -1,5 +1,6 @@
 """Renderer: projections and camera frames of known toolpaths give known pixels."""
 
+import dataclasses
 import math
 import os
 import subprocess
@@ -67,6 +68,19 @@ def test_square_is_a_line_in_the_front_and_side_views(square):
         cols = np.flatnonzero(view[rows].max(0) > 60)
         assert cols[0] <= 7 and cols[-1] >= 56
     assert np.abs(front.astype(int) - side).max() <= 4  # symmetric but for the infill direction
+
+
+def test_level_segments_draw_as_the_same_segments_turned_upright(square):
+    """Segments level in a view take a shortcut (no sqrt, one row of splats); swapping
+    world X and Y makes the square's X-raster infill upright (the general path) and must
+    give the top view mirrored about its anti-diagonal, pixel for pixel."""
+    swapped = dataclasses.replace(square, start=np.ascontiguousarray(square.start[:, [1, 0, 2]]),
+                                  end=np.ascontiguousarray(square.end[:, [1, 0, 2]]))
+    for size in (28, 64):
+        top = project(square, size, views=("top",))[0]
+        turned = project(swapped, size, views=("top",))[0]
+        assert not np.array_equal(top, turned)  # the infill runs the other way
+        np.testing.assert_array_equal(turned, top[::-1, ::-1].T)
 
 
 def test_aspect_ratio_is_kept_and_view_is_centred():

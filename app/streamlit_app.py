@@ -100,7 +100,7 @@ def analyse(digest: str, name: str, model: str, _data: bytes) -> dict:  # model:
     gcode = gcode_of(name, _data)
     det = load_detector(model)
     verdict = det.scan(gcode, name=name)
-    tp = parse_gcode(gcode, name=name)
+    tp = parse_gcode(gcode, name=name).object_moves()  # what the detector judges
     lo, hi = tp.bbox()
     views = render.project(tp, VIEW_SIZE, canonical=det.render.get("canonical", False))  # turned as the model sees it
     return {"verdict": verdict, "gcode": gcode, "projections": views,

@@ -31,7 +31,8 @@ N_FSTATE = 9
 I_RELXYZ, I_RELE, I_INCH, I_MOTION, I_TOOL = 0, 1, 2, 3, 4
 I_LAYER, I_HASLAYER, I_LINE, I_RETRACTED = 5, 6, 7, 8
 I_ERR, I_ERRLINE, I_ERRCOL, I_FIRMRETRACTS = 9, 10, 11, 12
-N_ISTATE = 13
+I_AUX = 13  # 1 while the slicer's feature comments say support, skirt, brim, raft or a tower
+N_ISTATE = 14
 
 # letters, as indices A=0 .. Z=25
 L_E, L_F, L_I, L_J, L_L, L_P, L_R, L_X, L_Y, L_Z = 4, 5, 8, 9, 11, 15, 17, 23, 24, 25
@@ -47,6 +48,17 @@ MAX_ARC_SEGMENTS = 4096  # with |coords| <= LIMIT_MM and the default tolerance, 
 LIMIT_MM = 10_000.0  # a coordinate beyond 10 m is not a desktop print
 LIMIT_E = 1.0e9  # filament, mm
 MIN_LAYER_DZ = 0.03  # thinner than any FDM layer: a smaller Z step is not a new layer
+
+
+# feature comments: ";TYPE:Support material" (PrusaSlicer), ";TYPE:SKIRT" (Cura), "; FEATURE: Brim"
+# (Bambu Studio, OrcaSlicer), "; feature raft" (Simplify3D); the feature names that are not
+# the object start with one of AUX_FEATURES (PrusaSlicer's rafts are support material,
+# "Wipe tower" and Cura's "PRIME-TOWER" purge between tools)
+_TYPE = np.frombuffer(b"TYPE:", np.uint8)
+_FEATURE = np.frombuffer(b"FEATURE", np.uint8)
+AUX_FEATURES = (b"SUPPORT", b"SKIRT", b"BRIM", b"RAFT", b"WIPE", b"PRIME")
+_AUX = [np.frombuffer(w, np.uint8) for w in AUX_FEATURES]
+_SUPPORT, _SKIRT, _BRIM, _RAFT, _WIPE, _PRIME = _AUX
 
 
 def new_state() -> tuple[np.ndarray, np.ndarray]:
@@ -70,8 +82,44 @@ def _is_nonfinite(a, b, c):
 
 
 @njit(cache=True, nogil=True)
+def _starts(buf, i, end, word):
+    """``buf[i:]`` starts with the upper-case ASCII ``word``, in any case."""
+    if i + len(word) > end:
+        return False
+    for k in range(len(word)):
+        c = buf[i + k]
+        if c >= 97 and c <= 122:
+            c -= 32
+        if c != word[k]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _feature(buf, i, end):
+    """A comment's text from ``buf[i]`` (after the ';'): 1 if it names a feature that is
+    not the object (support, skirt, brim, raft, wipe or prime tower), 0 another feature,
+    -1 no feature at all."""
+    while i < end and buf[i] == 32:
+        i += 1
+    if _starts(buf, i, end, _TYPE):
+        i += len(_TYPE)
+    elif _starts(buf, i, end, _FEATURE) and i + len(_FEATURE) < end and (buf[i + len(_FEATURE)] == 58
+                                                                           or buf[i + len(_FEATURE)] == 32):
+        i += len(_FEATURE) + 1  # "; FEATURE: Support", "; feature support"
+    else:
+        return -1
+    while i < end and buf[i] == 32:
+        i += 1
+    if (_starts(buf, i, end, _SUPPORT) or _starts(buf, i, end, _SKIRT) or _starts(buf, i, end, _BRIM)
+            or _starts(buf, i, end, _RAFT) or _starts(buf, i, end, _WIPE) or _starts(buf, i, end, _PRIME)):
+        return 1
+    return 0
+
+
+@njit(cache=True, nogil=True)
 def _emit(
-    o_start, o_end, o_e, o_ext, o_feed, o_layer, o_line, o_tool, n,
+    o_start, o_end, o_e, o_ext, o_feed, o_layer, o_line, o_tool, o_aux, n,
     sx, sy, sz, ex, ey, ez, de, st, ist,
 ):
     """Append one segment, assigning its layer from the geometry of extrusion."""
@@ -96,13 +144,14 @@ def _emit(
     o_layer[n] = ist[I_LAYER]
     o_line[n] = ist[I_LINE]
     o_tool[n] = ist[I_TOOL]
+    o_aux[n] = ist[I_AUX] != 0
     return n + 1
 
 
 @njit(cache=True, nogil=True)
 def scan(
     buf, pos, end, final, st, ist,
-    o_start, o_end, o_e, o_ext, o_feed, o_layer, o_line, o_tool, n, arc_tol, max_line,
+    o_start, o_end, o_e, o_ext, o_feed, o_layer, o_line, o_tool, o_aux, n, arc_tol, max_line,
 ):
     """Scan lines of ``buf[pos:end]``; return (pos, n, reason)."""
     cap = len(o_e)
@@ -119,6 +168,7 @@ def scan(
         cmd_seen = 0  # 0 none yet, 1 G line, 2 M or T line (rest ignored)
         in_paren = False
         skip_rest = False  # comment or ignored remainder: only look for NUL and newline
+        feature = -1  # a comment line naming a feature: 1 not the object, 0 the object
         err = E_NONE
         err_col = 0
         i = pos
@@ -144,6 +194,8 @@ def scan(
                 i += 1
                 continue
             if c == 59:  # ';'
+                if cmd_seen == 0 and mask == 0:  # a comment line, maybe a feature's name
+                    feature = _feature(buf, i + 1, end)
                 skip_rest = True
                 i += 1
                 continue
@@ -267,6 +319,9 @@ def scan(
         ist[I_LINE] += 1
 
         # ---- execute the line -------------------------------------------------
+        if feature >= 0:
+            ist[I_AUX] = feature
+            continue
         if mcode >= 0.0:
             if mcode == 82.0:
                 ist[I_RELE] = 0
@@ -330,7 +385,7 @@ def scan(
                 st[S_Z] = tz
                 if g <= 1.0:
                     if sx != ex or sy != ey or sz != ez or de != 0.0:
-                        n = _emit(o_start, o_end, o_e, o_ext, o_feed, o_layer, o_line, o_tool, n,
+                        n = _emit(o_start, o_end, o_e, o_ext, o_feed, o_layer, o_line, o_tool, o_aux, n,
                                   sx, sy, sz, ex, ey, ez, de, st, ist)
                     continue
                 # ---- arc G2 (clockwise) / G3 (counter-clockwise) in the XY plane
@@ -404,7 +459,7 @@ def scan(
                         qx = cx + r * math.cos(a)
                         qy = cy + r * math.sin(a)
                         qz = sz + (ez - sz) * k / nseg
-                    n = _emit(o_start, o_end, o_e, o_ext, o_feed, o_layer, o_line, o_tool, n,
+                    n = _emit(o_start, o_end, o_e, o_ext, o_feed, o_layer, o_line, o_tool, o_aux, n,
                               px, py, pz, qx, qy, qz, de / nseg, st, ist)
                     px = qx
                     py = qy

@@ -217,7 +217,7 @@ def _toolpath(cfg: DatasetConfig, unit: Unit, rng: np.random.Generator, times: d
                 tmp.write_bytes(gzip.compress(gcode, 1))
                 os.replace(tmp, cached)
     t1 = time.perf_counter()
-    tp = parse_gcode(gcode, name=unit.object_id)
+    tp = parse_gcode(gcode, name=unit.object_id).object_moves()  # the object, not its supports or brim
     times["slice"] += t1 - t0
     times["parse"] += time.perf_counter() - t1
     return tp, slicer, pose

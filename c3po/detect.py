@@ -201,9 +201,9 @@ class Detector:
         parsed toolpath."""
         t0 = time.perf_counter()
         name = name or (str(source) if isinstance(source, (str, Path)) else "<bytes>")
-        tp = load_toolpath(source, name)
+        tp = load_toolpath(source, name).object_moves()  # supports, skirts, brims, rafts are not judged
         if not tp.extrude.any():
-            raise GcodeError(f"{name}: no extruding moves; nothing would be printed")
+            raise GcodeError(f"{name}: no extruding moves of an object; nothing would be printed")
         looks, footprint, final = self._replay(tp)
         probs, objects = final if final is not None else self.classify(tp, footprint)
         flag = next((lk.layer for lk in looks if lk.flagged), None)
@@ -326,7 +326,7 @@ class StreamDetector:
             last = closing and i == len(layers) - 1
             z = float(layer.layer_z[-1]) if len(layer.layer_z) else 0.0
             if self._policy.due(z, last):
-                judged = self.detector.classify(self.parser.prefix(self._moves), self._footprint)
+                judged = self.detector.classify(self.parser.prefix(self._moves).object_moves(), self._footprint)
                 new.append(self._policy.update(int(layer.layer[-1]) + 1, z, judged, last))
         self.looks += new
         return new

@@ -14,7 +14,11 @@ What the engine understands (Marlin semantics where firmwares differ):
   host commands or macros (``PAUSE``, ``SET_FAN_SPEED S=1``) and M arguments are ignored;
 * layers: from geometry, never from comments (they are trivially stripped). A layer
   starts at an extruding move whose Z differs from the current layer's by 0.03 mm or
-  more; travel keeps the layer it follows, so a layer is complete once the next begins.
+  more; travel keeps the layer it follows, so a layer is complete once the next begins;
+* features: a comment line naming a feature (``;TYPE:Support material``,
+  ``;TYPE:SKIRT``, ``; FEATURE: Brim``, ``; feature raft``) marks the moves after it as
+  scaffolding (``aux``: support, skirt, brim, raft, wipe or prime tower) until one names
+  a feature of the object; without such comments every move is the object's.
 
 Bad input raises :class:`GcodeError` naming the file, line and reason: NUL or control
 bytes, non-ASCII bytes outside comments, values that are not numbers (``Xnan``),
@@ -96,7 +100,7 @@ class Scanner:
             a = self._arrays
             pos, self.n, reason = _scan.scan(
                 arr, pos, end, final, self.st, self.ist,
-                a["start"], a["end"], a["e"], a["extrude"], a["feed"], a["layer"], a["line"], a["tool"],
+                a["start"], a["end"], a["e"], a["extrude"], a["feed"], a["layer"], a["line"], a["tool"], a["aux"],
                 self.n, self.arc_tolerance, self.max_line,
             )
             if reason == _scan.R_FULL:

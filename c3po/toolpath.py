@@ -7,7 +7,7 @@ Coordinates are machine millimetres (G20 inches and G92 offsets already applied)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 
 import numpy as np
 
@@ -21,10 +21,11 @@ MOVE_FIELDS = {
     "layer": (np.int32, 0),
     "line": (np.int32, 0),
     "tool": (np.int16, 0),
+    "aux": (np.bool_, 0),
 }
 
 
-@dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Toolpath:
     """Moves of a print.
 
@@ -35,6 +36,8 @@ class Toolpath:
     layer      : (n,) int32       layer index from geometry, non-decreasing
     line       : (n,) int32       1-based source line of the move
     tool       : (n,) int16       active tool (T command)
+    aux        : (n,) bool        the slicer's feature comments mark the move as support,
+                                  skirt, brim, raft or a wipe/prime tower: not the object
     layer_z    : (L,) float32     Z of each layer's first extruding move, mm
     lines      : int              source lines read
     """
@@ -47,6 +50,7 @@ class Toolpath:
     layer: np.ndarray
     line: np.ndarray
     tool: np.ndarray
+    aux: np.ndarray
     layer_z: np.ndarray
     lines: int = 0
 
@@ -70,6 +74,14 @@ class Toolpath:
         """Half-open index range ``[i, j)`` of the moves of layer ``k``."""
         i, j = np.searchsorted(self.layer, [k, k + 1])
         return int(i), int(j)
+
+    def object_moves(self) -> Toolpath:
+        """This toolpath with only the object's own moves extruding: what the slicer marked
+        as support, skirt, brim, raft or tower (``aux``) counts as travel. The detector and
+        the dataset builder judge and draw the object, not its scaffolding."""
+        if not self.aux.any():
+            return self
+        return dataclasses.replace(self, extrude=self.extrude & ~self.aux)
 
     def take(self, i: int, j: int | None = None) -> Toolpath:
         """Moves ``[i, j)`` (``j`` None: to the end) as a Toolpath (views, no copy)."""

@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 
@@ -73,6 +74,44 @@ def test_gun_among_other_objects_on_a_plate_is_flagged(det, tmp_path):
     assert len(v.objects) == 3
     assert v.verdict == "weapon"
     assert max(v.objects, key=lambda o: o["score"])["label"] in ("pistol", "revolver", "rifle")
+
+
+def with_supports(text: bytes, lo, hi) -> bytes:
+    """The G-code with a marked support block on every layer: five lines across the
+    object's middle, from beyond one side of its footprint to beyond the other."""
+    out, y = [], np.linspace(lo[1], hi[1], 7)[1:-1]
+    for line in text.splitlines(keepends=True):
+        out.append(line)
+        if line.startswith(b"G0 Z") and out[-2].startswith(b";LAYER:"):
+            out.append(b";TYPE:SUPPORT\n" + b"G0 X%.3f Y%.3f\n" % (lo[0] - 5, y[0]))
+            for k, yk in enumerate(y):
+                a, b = (lo[0] - 5, hi[0] + 5) if k % 2 == 0 else (hi[0] + 5, lo[0] - 5)
+                out.append(b"G1 X%.3f Y%.3f E0.1\nG1 X%.3f Y%.3f E%.4f\n" % (a, yk, b, yk, (hi[0] - lo[0] + 10) * 0.03))
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("path", [PISTOL, MUG], ids=["pistol", "mug"])
+def test_supports_skirts_and_brims_are_not_judged(det, path):
+    """Moves the slicer marks as support (or skirt, brim, raft) are scaffolding: the
+    verdict, scores and looks are those of the object alone, whole file or streamed."""
+    from c3po import parse_gcode
+
+    text = gzip.decompress(path.read_bytes())
+    lo, hi = parse_gcode(text).bbox()
+    supported = with_supports(text, lo, hi)
+    tp = parse_gcode(supported)
+    assert (tp.aux & tp.extrude).sum() >= 9 * tp.n_layers  # nine lines a layer (the first has no length)
+    plain, scaffolded = det.scan(text), det.scan(supported)
+    assert scaffolded.to_json() | {"ms": 0} == plain.to_json() | {"ms": 0}
+    assert scaffolded.curve == plain.curve
+    sd = det.stream()
+    sd.feed(supported)
+    if not sd.flagged:
+        sd.close()
+    assert [(lk.layer, lk.score) for lk in sd.looks] == [(c["layer"], c["score"]) for c in plain.curve]
+    # without the feature comments the same moves are part of the object, and judged
+    stripped = det.scan(re.sub(rb";TYPE:SUPPORT\n", b"", supported))
+    assert [c["score"] for c in stripped.curve] != [c["score"] for c in plain.curve]
 
 
 def test_missing_and_broken_bundles_are_model_errors(tmp_path):

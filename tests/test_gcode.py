@@ -171,6 +171,32 @@ def test_text_commands_and_macros_are_ignored():
     np.testing.assert_allclose(tp.end, [[1, 0, 0]])
 
 
+def test_feature_comments_mark_support_skirt_brim_raft_and_towers():
+    text = (
+        "M83\n"
+        ";TYPE:Skirt/Brim\nG1 X1 E1\n"  # PrusaSlicer
+        ";TYPE:External perimeter\nG1 X2 E1\n"
+        ";TYPE:Support material interface\nG1 X3 E1\n"
+        "G1 X4 E1 ;TYPE:Perimeter\n"  # a comment after a move names no feature
+        "; LAYER_CHANGE\nG1 X5 E1\n"  # other comments keep the feature
+        ";TYPE:WALL-OUTER\nG1 X6 E1\n"  # Cura
+        ";TYPE:SKIRT\nG1 X7 E1\nG1 X0\n"  # travel is marked too; only extrusion matters
+        "; FEATURE: Prime tower\nG1 X8 E1\n"  # Bambu Studio, OrcaSlicer
+        "; FEATURE: Outer wall\nG1 X9 E1\n"
+        "; feature raft\nG1 X10 E1\n"  # Simplify3D
+        "; feature outer perimeter\nG1 X11 E1\n"
+        ";type:wipe tower\nG1 X12 E1\n"  # any case
+        ";TYPE:Custom\nG1 X13 E1\n"
+    )
+    tp = moves(text)
+    assert tp.aux.astype(int).tolist() == [1, 0, 1, 1, 1, 0, 1, 1, 1, 0, 1, 0, 1, 0]
+    assert moves(re.sub(r";[^\n]*", "", text)).aux.sum() == 0  # stripped comments: everything is the object
+    obj = tp.object_moves()
+    np.testing.assert_array_equal(obj.extrude, tp.extrude & ~tp.aux)
+    assert obj.end is tp.end and obj.layer is tp.layer  # the same moves, no copies
+    assert moves("G1 X1 E1\n").object_moves().extrude.all()
+
+
 # ---- layers -------------------------------------------------------------------------
 
 
@@ -417,7 +443,8 @@ _word = st.builds(
     st.sampled_from(list("GXYZEFIJRT") + ["G1 ", "G0 ", "G92 ", "M83 ", "M82 ", "G91 ", "G90 "]),
     st.floats(-200, 200, allow_nan=False).map(lambda v: f"{v:.3f}"),
 )
-_line = st.lists(_word, max_size=5).map(" ".join) | st.sampled_from(["; c", "G2 X1 Y1 I1", "G10", "G11", "G28", ""])
+_line = st.lists(_word, max_size=5).map(" ".join) | st.sampled_from(
+    ["; c", "G2 X1 Y1 I1", "G10", "G11", "G28", "", ";TYPE:Support material", ";TYPE:Perimeter", "; FEATURE: Brim"])
 
 
 @settings(max_examples=200, deadline=None)

@@ -8,6 +8,9 @@
   default settings and with random print settings per object (``*-varied``) — 10-class
   accuracy, weapon recall (target >= 99%) and false-positive rate (target <= 1%) per
   slicer, confusion matrices and ROC curves as PNGs;
+* scaffolding: unseen objects sliced with supports, a brim or a raft by PrusaSlicer and
+  CuraEngine (bench/suite.py FEATURE_SETUPS), scanned as shipped and, as a baseline in the
+  same process, as if the slicer's feature comments were stripped (every move the object's);
 * out of distribution: PrusaSlicer's sample shapes and OpenSCAD's examples, sliced by the
   built-in slicer and PrusaSlicer: share flagged (target <= 1%);
 * training time of each shipped model (target <= 20 min each).
@@ -30,6 +33,7 @@ RESULTS = ROOT / "bench" / "results"
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-class", type=int, default=6)
+    ap.add_argument("--feature-per-class", type=int, default=3, help="objects per class of each scaffolding setup")
     ap.add_argument("--model", default=None)
     args = ap.parse_args()
     import suite
@@ -66,6 +70,8 @@ def main() -> None:
     plot_roc(curves, RESULTS / "accuracy_roc.png", "detector on unseen objects, by slicer")
     result["unseen_objects"] = by_slicer
 
+    result["scaffolding"] = scaffolding(suite.unseen(args.feature_per_class, suite.FEATURE_SETUPS), args.model)
+
     ood = suite.scan_all(suite.out_of_distribution(), args.model)
     result["out_of_distribution"] = {
         "n": len(ood), "flagged": sum(s["verdict"] == "weapon" for s in ood),
@@ -81,9 +87,50 @@ def main() -> None:
     for slicer, m in by_slicer.items():
         print(f"detector [{slicer:14s}] n={m['n']}: 10-class {m['accuracy_10_class']:.3f}, weapon recall "
               f"{m['weapon_recall']:.3f}, false positives {m['false_positive_rate']:.3f}")
+    for setup, m in result["scaffolding"].items():
+        a, b = m["as_shipped"], m["comments_stripped"]
+        print(f"detector [{setup:14s}] n={a['n']}: 10-class {a['accuracy_10_class']:.3f}, weapon recall "
+              f"{a['weapon_recall']:.3f}, false positives {a['false_positive_rate']:.3f} (comments stripped: "
+              f"{b['accuracy_10_class']:.3f}, {b['weapon_recall']:.3f}, {b['false_positive_rate']:.3f})")
     o = result["out_of_distribution"]
     print(f"out of distribution: {o['flagged']}/{o['n']} flagged ({o['flagged_share']:.1%}) {o['flagged_files']}")
     print(f"wrote {out.relative_to(ROOT)}")
+
+
+def scaffolding(items: list[dict], model: str | None) -> dict:
+    """Per setup, the detector's 10-class accuracy, weapon recall, false-positive rate and
+    weapons stopped while printing: as shipped, and with every move taken as the object's
+    (what the slicer's feature comments being stripped would give)."""
+    import dataclasses
+
+    from tqdm import tqdm
+
+    from c3po.detect import Detector
+    from c3po.gcode import parse_gcode
+
+    det = Detector.from_bundle(model)
+    weapons = set(det.bundle["weapon_classes"])
+    rows = {}
+    for it in tqdm(items, desc="scaffolding", leave=False):
+        tp = parse_gcode(it["path"])
+        for how, path in (("as_shipped", tp), ("comments_stripped", dataclasses.replace(tp, aux=np.zeros_like(tp.aux)))):
+            v = det.scan(path)
+            rows.setdefault(it["slicer"], {}).setdefault(how, []).append((it["label"], v, Path(it["path"]).name))
+    out = {}
+    for setup, hows in rows.items():
+        out[setup] = {}
+        for how, rs in hows.items():
+            pos = [v for label, v, _ in rs if label in weapons]
+            neg = [v for label, v, _ in rs if label not in weapons]
+            out[setup][how] = {
+                "n": len(rs), "accuracy_10_class": float(np.mean([v.label == label for label, v, _ in rs])),
+                "weapon_recall": float(np.mean([v.verdict == "weapon" for v in pos])),
+                "stopped_while_printing": sum(v.flag_layer is not None and v.flag_layer < v.layers for v in pos),
+                "weapons": len(pos), "false_positive_rate": float(np.mean([v.verdict == "weapon" for v in neg])),
+                "errors": [f"{name} ({v.label}, {v.verdict}, {v.score:.2f})" for label, v, name in rs
+                           if v.label != label or (v.verdict == "weapon") != (label in weapons)],
+            }
+    return out
 
 
 if __name__ == "__main__":

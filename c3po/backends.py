@@ -95,6 +95,12 @@ def _prusa_args(cfg) -> list[str]:
             "--bed-temperature", str(cfg.bed_temp), "--gcode-flavor", "marlin2"]
     if cfg.relative_e:
         args += ["--use-relative-e-distances", "--before-layer-gcode", "G92 E0"]
+    if cfg.supports:
+        args += ["--support-material", "--support-material-auto"]
+    if cfg.brim_width:
+        args += ["--brim-width", f"{cfg.brim_width}"]
+    if cfg.raft_layers:
+        args += ["--raft-layers", str(cfg.raft_layers)]
     return args
 
 
@@ -106,9 +112,14 @@ def _cura_args(cfg) -> list[str]:
          "infill_sparse_density": round(cfg.infill_density * 100, 3), "material_diameter": cfg.filament_diameter,
          "retraction_amount": cfg.retract_length, "material_print_temperature": cfg.nozzle_temp,
          "material_bed_temperature": cfg.bed_temp, "relative_extrusion": str(cfg.relative_e).lower(),
-         "adhesion_type": "skirt" if cfg.skirts else "none", "skirt_line_count": max(cfg.skirts, 1),
+         "adhesion_type": ("raft" if cfg.raft_layers else "brim" if cfg.brim_width else "skirt" if cfg.skirts
+                           else "none"), "skirt_line_count": max(cfg.skirts, 1),
          "skirt_gap": cfg.skirt_distance, "machine_gcode_flavor": "RepRap (Marlin/Sprinter)"}
+    ext = {"material_diameter": cfg.filament_diameter, "machine_nozzle_size": min(cfg.extrusion_width, 0.4)}
+    if cfg.brim_width:
+        s["brim_width"] = cfg.brim_width
+    if cfg.supports:
+        s["support_enable"] = ext["support_enable"] = "true"
     args = [a for k, v in s.items() for a in ("-s", f"{k}={v}")]
     # Extruder-train settings are not inherited from -s globals: repeat them for extruder 0.
-    ext = {"material_diameter": cfg.filament_diameter, "machine_nozzle_size": min(cfg.extrusion_width, 0.4)}
     return args + ["-e0"] + [a for k, v in ext.items() for a in ("-s", f"{k}={v}")]

@@ -234,11 +234,17 @@ def random_settings(rng: np.random.Generator) -> dict:
             "infill_angle": round(float(rng.uniform(30, 60)), 1)}
 
 
+#: held-out setups ``SLICER-FEATURE``: scaffolding that no training print has (the
+#: detector must judge the object, not its supports, brim or raft)
+FEATURE_SETTINGS = {"supports": {"supports": True}, "brim": {"brim_width": 6.0}, "raft": {"raft_layers": 3}}
+
+
 def slice_held_out(label: str, index: int, seed: int, setup: str) -> bytes:
     """G-code of the ``index``-th procedural ``label`` of dataset ``seed`` in a random pose,
-    sliced by ``setup``: a slicer, or ``SLICER-varied`` for that slicer with random print
-    settings (:func:`random_settings`). Pose and settings draw from seeds of their own, so
-    the held-out sets (calibration prints, the evaluation suite) are reproducible."""
+    sliced by ``setup``: a slicer; ``SLICER-varied`` for that slicer with random print
+    settings (:func:`random_settings`); ``SLICER-supports``, ``-brim`` or ``-raft`` with
+    that scaffolding (:data:`FEATURE_SETTINGS`). Pose and settings draw from seeds of their
+    own, so the held-out sets (calibration prints, the evaluation suite) are reproducible."""
     from c3po.shapes.pose import apply_pose, random_pose
     from c3po.shapes.registry import create_shape
     from c3po.shapes.source import object_seed
@@ -246,8 +252,15 @@ def slice_held_out(label: str, index: int, seed: int, setup: str) -> bytes:
 
     key = [seed, zlib.crc32(label.encode()), index]
     mesh = apply_pose(create_shape(label, object_seed(label, index, seed)), random_pose(np.random.default_rng(key)))
-    backend, varied = setup.removesuffix("-varied"), setup.endswith("-varied")
-    config = SliceConfig(**random_settings(np.random.default_rng([*key, 1]))) if varied else None
+    backend, _, extra = setup.partition("-")
+    if extra == "varied":
+        config = SliceConfig(**random_settings(np.random.default_rng([*key, 1])))
+    elif extra:
+        if extra not in FEATURE_SETTINGS:
+            raise DatasetError(f"unknown setup {setup!r}: SLICER, SLICER-varied or SLICER-{'|'.join(FEATURE_SETTINGS)}")
+        config = SliceConfig(**FEATURE_SETTINGS[extra])
+    else:
+        config = None
     return slice_mesh(mesh, slicer=backend, config=config)
 
 

@@ -48,6 +48,9 @@ class SliceConfig:
     infill_angle: float = 45.0
     skirts: int = 0  # loops around the first layer
     skirt_distance: float = 6.0
+    supports: bool = False  # support material under overhangs (PrusaSlicer, CuraEngine)
+    brim_width: float = 0.0  # mm of brim around the first layer (PrusaSlicer, CuraEngine)
+    raft_layers: int = 0  # layers of raft under the object (PrusaSlicer; CuraEngine: a raft when > 0)
     filament_diameter: float = 1.75
     bed: tuple = (220.0, 220.0, 250.0)
     print_speed: float = 50.0
@@ -89,6 +92,8 @@ def slice_mesh(mesh, slicer: str = "builtin", config: SliceConfig | None = None)
                         f"{'x'.join(f'{b:.0f}' for b in config.bed)} mm bed; scale it down "
                         f"(c3po.shapes.pose.apply_pose fits objects to the bed)")
     if slicer == "builtin":
+        if config.supports or config.brim_width or config.raft_layers:
+            raise SlicerError("the built-in slicer makes no supports, brims or rafts; slice with prusa or cura")
         return _builtin(mesh, config, name)
     if slicer in ("prusa", "cura"):
         from c3po import backends

@@ -247,6 +247,26 @@ def test_real_slicer_backend(backend):
     assert tp.filament_mm > 0.3 * ours.filament_mm
 
 
+@pytest.mark.parametrize("backend", ["prusa", "cura"])
+def test_real_slicer_scaffolding_is_marked_and_left_out(backend):
+    """Supports and a brim from a real slicer are marked ``aux`` by their feature
+    comments: the object's own moves span the object, the brim lies beyond it."""
+    if not any(shutil.which(b) for b in (backends.PRUSA_BINS if backend == "prusa" else backends.CURA_BINS)):
+        pytest.skip(f"{backend} binary not installed")
+    column, arms = box(10, 10, 20), box(40, 10, 4)
+    arms.apply_translation([0, 0, 20])
+    tee = trimesh.util.concatenate([column, arms])  # arms 15 mm out over nothing: they need support
+    tp = parse_gcode(slice_mesh(tee, slicer=backend, config=SliceConfig(supports=True, brim_width=5.0)))
+    aux = tp.aux & tp.extrude
+    assert aux[tp.layer > 2].sum() > 20  # supports, above the brim's first layer
+    obj = tp.object_moves()
+    (x0, y0, _), (x1, y1, z1) = obj.bbox()
+    assert x1 - x0 == pytest.approx(40, abs=1.0) and y1 - y0 == pytest.approx(10, abs=1.0) and z1 == pytest.approx(24, abs=0.5)
+    assert (tp.bbox()[1, :2] - tp.bbox()[0, :2] > [44, 14]).all()  # the brim and supports widen the plate
+    with pytest.raises(SlicerError, match="no supports, brims or rafts"):
+        slice_mesh(tee, config=SliceConfig(supports=True))
+
+
 def test_missing_backends_name_their_package(monkeypatch, tmp_path):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(SlicerError, match="apt-get install prusa-slicer"):

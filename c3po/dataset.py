@@ -83,6 +83,9 @@ class DatasetConfig:
                        "best": one image, the view where the object covers the largest box
                        (its silhouette: the top view of a part lying flat, a side view of one
                        on its edge)
+    tilt             : share of the objects whose pose is tipped 5-90 degrees about a
+                       random horizontal axis (c3po.shapes.pose.random_pose), as people
+                       tilt parts on the bed; a model that never saw it misses tilted guns
     vary_settings    : slice each object with its own print settings (random_settings),
                        not the slicer defaults, so a model meets the variety of real prints
     layers_per_px    : projections draw at most this many layers per pixel of image size
@@ -112,6 +115,7 @@ class DatasetConfig:
     proj_partial: float = 0.0
     views: str = "all"
     layers_per_px: float = 1.0
+    tilt: float = 0.0
     vary_settings: bool = False
     slice_cache: str = ""
 
@@ -198,8 +202,8 @@ def _toolpath(cfg: DatasetConfig, unit: Unit, rng: np.random.Generator, times: d
         from c3po.slicer import slice_mesh
 
         slicer = cfg.slicer if cfg.slicer != "mix" else SLICERS[int(rng.integers(len(SLICERS)))]
-        p = random_pose(rng)
-        pose = f"{p.rest}:{p.angle:.1f}:{p.scale:.3f}"
+        p = random_pose(rng, p_tilt=cfg.tilt)
+        pose = p.key()
         settings = random_settings(rng) if cfg.vary_settings else None
         if settings is not None:
             pose += "|" + ";".join(f"{k}={v}" for k, v in settings.items())
@@ -242,8 +246,9 @@ FEATURE_SETTINGS = {"supports": {"supports": True}, "brim": {"brim_width": 6.0},
 def slice_held_out(label: str, index: int, seed: int, setup: str) -> bytes:
     """G-code of the ``index``-th procedural ``label`` of dataset ``seed`` in a random pose,
     sliced by ``setup``: a slicer; ``SLICER-varied`` for that slicer with random print
-    settings (:func:`random_settings`); ``SLICER-supports``, ``-brim`` or ``-raft`` with
-    that scaffolding (:data:`FEATURE_SETTINGS`). Pose and settings draw from seeds of their
+    settings (:func:`random_settings`); ``SLICER-tilted``, the same pose tipped 5-90
+    degrees about a random horizontal axis; ``SLICER-supports``, ``-brim`` or ``-raft``
+    with that scaffolding (:data:`FEATURE_SETTINGS`). Pose and settings draw from seeds of their
     own, so the held-out sets (calibration prints, the evaluation suite) are reproducible."""
     from c3po.shapes.pose import apply_pose, random_pose
     from c3po.shapes.registry import create_shape
@@ -251,13 +256,15 @@ def slice_held_out(label: str, index: int, seed: int, setup: str) -> bytes:
     from c3po.slicer import SliceConfig, slice_mesh
 
     key = [seed, zlib.crc32(label.encode()), index]
-    mesh = apply_pose(create_shape(label, object_seed(label, index, seed)), random_pose(np.random.default_rng(key)))
     backend, _, extra = setup.partition("-")
+    if extra not in ("", "varied", "tilted", *FEATURE_SETTINGS):
+        raise DatasetError(f"unknown setup {setup!r}: SLICER, SLICER-varied, SLICER-tilted or "
+                           f"SLICER-{'|'.join(FEATURE_SETTINGS)}")
+    pose = random_pose(np.random.default_rng(key), p_tilt=1.0 if extra == "tilted" else 0.0)
+    mesh = apply_pose(create_shape(label, object_seed(label, index, seed)), pose)
     if extra == "varied":
         config = SliceConfig(**random_settings(np.random.default_rng([*key, 1])))
-    elif extra:
-        if extra not in FEATURE_SETTINGS:
-            raise DatasetError(f"unknown setup {setup!r}: SLICER, SLICER-varied or SLICER-{'|'.join(FEATURE_SETTINGS)}")
+    elif extra in FEATURE_SETTINGS:
         config = SliceConfig(**FEATURE_SETTINGS[extra])
     else:
         config = None

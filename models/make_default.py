@@ -6,7 +6,8 @@
 2. ``c3po`` preset at ``--c3po-scale`` with    -> multiview  (projections, also of partly
    the extra class ``other`` (generic parts),     printed objects) and sequence (frames)
    each object sliced with its own random print settings (``--vary-settings``), its
-   projections turned to the footprint's principal axis (``--canonical``)
+   projections turned to the footprint's principal axis (``--canonical``), a share
+   ``TILT`` of the objects tipped about a horizontal axis (``--tilt``)
 3. models/default/: ``projection`` = multiview (what the detector runs), ``camera`` =
    sequence, ``lenet5`` = lenet5; bundle.json carries classes, render settings,
    threshold, streaming policy and the test metrics of each model.
@@ -34,6 +35,10 @@ CLASSES = "pistol,revolver,rifle,drill,hair_dryer,stapler,hammer,wrench,mug,gear
 #: 0.5: 74 mm), so a letter, a gear's tooth or a tiny part, blown up to the image size,
 #: is never taken for a gun
 MIN_WEAPON_MM = 30.0
+#: share of c3po objects tipped 5-90 degrees about a horizontal axis: without them the
+#: model missed 8 of 9 guns tipped 20 degrees (held-out objects, built-in slicer)
+TILT = 0.35
+DATA = "c3po12t"  # the c3po preset as built here (one folder per recipe, caches differ)
 
 
 def sh(*args: str) -> None:
@@ -55,18 +60,18 @@ def main() -> None:
     if not args.skip_build:
         sh("dataset", "build", "--preset", "61k", "--out", str(BUILD / "61k"), "--slice-cache", cache)
         sh("dataset", "build", "--preset", "c3po", "--scale", str(args.c3po_scale), "--seq-frames",
-           str(args.seq_frames), "--vary-settings", "--canonical", "--out", str(BUILD / "c3po11c"),
+           str(args.seq_frames), "--vary-settings", "--canonical", "--tilt", str(TILT), "--out", str(BUILD / DATA),
            "--classes", CLASSES, "--slice-cache", cache)
     if not args.skip_train:
         dev = ("--device", args.device)
         sh("train", "--model", "lenet5", "--data", str(BUILD / "61k"), "--out", str(RUNS / "lenet5"),
            "--epochs", "30", "--batch-size", "256", "--lr", "0.004", *dev)
-        sh("train", "--model", "multiview", "--data", str(BUILD / "c3po11c"), "--out", str(RUNS / "multiview"),
+        sh("train", "--model", "multiview", "--data", str(BUILD / DATA), "--out", str(RUNS / "multiview"),
            "--epochs", "40", *dev)
-        sh("train", "--model", "sequence", "--data", str(BUILD / "c3po11c"), "--out", str(RUNS / "sequence"),
+        sh("train", "--model", "sequence", "--data", str(BUILD / DATA), "--out", str(RUNS / "sequence"),
            "--epochs", str(args.sequence_epochs), "--batch-size", "32", *dev)
     assemble()
-    add_novelty(BUILD / "c3po11c")
+    add_novelty(BUILD / DATA)
 
 
 def add_novelty(data: Path) -> None:

@@ -21,20 +21,34 @@ RESTS = ("flat", "flipped", "edge", "edge_other")
 
 @dataclass(frozen=True)
 class Pose:
-    """rest: key of RESTS; angle: degrees about Z; scale: uniform factor."""
+    """rest: key of RESTS; angle: degrees about Z; scale: uniform factor; tilt: degrees
+    the rest pose is then tipped about a horizontal axis ``tilt_dir`` degrees from +x
+    (people tilt parts to spare supports or fit the bed)."""
 
     rest: str = "flat"
     angle: float = 0.0
     scale: float = 1.0
+    tilt: float = 0.0
+    tilt_dir: float = 0.0
+
+    def key(self) -> str:
+        """A short text naming the pose (first field: the rest, or ``tilted``)."""
+        base = f"{self.rest}:{self.angle:.1f}:{self.scale:.3f}"
+        return f"tilted:{base}:{self.tilt:.1f}:{self.tilt_dir:.1f}" if self.tilt else base
 
 
-def random_pose(rng: np.random.Generator, p_edge: float = 0.25, scale=(0.5, 1.5)) -> Pose:
-    """A pose as people print: mostly flat (or flipped), sometimes on an edge, any angle."""
+def random_pose(rng: np.random.Generator, p_edge: float = 0.25, scale=(0.5, 1.5), p_tilt: float = 0.0) -> Pose:
+    """A pose as people print: mostly flat (or flipped), sometimes on an edge, any angle;
+    a share ``p_tilt`` of them tipped 5-90 degrees about a random horizontal axis (drawn
+    last, so ``p_tilt=0`` draws exactly the poses it always did)."""
     if rng.random() < p_edge:
         rest = "edge" if rng.random() < 0.5 else "edge_other"
     else:
         rest = "flat" if rng.random() < 0.7 else "flipped"
-    return Pose(rest, float(rng.uniform(0, 360)), float(rng.uniform(*scale)))
+    pose = Pose(rest, float(rng.uniform(0, 360)), float(rng.uniform(*scale)))
+    if p_tilt and rng.random() < p_tilt:
+        pose = Pose(rest, pose.angle, pose.scale, float(rng.uniform(5, 90)), float(rng.uniform(0, 180)))
+    return pose
 
 
 def apply_pose(mesh, pose: Pose, bed=BED, margin: float = 5.0):
@@ -49,6 +63,9 @@ def apply_pose(mesh, pose: Pose, bed=BED, margin: float = 5.0):
         raise MeshError(f"unknown rest {pose.rest!r}; use one of {', '.join(RESTS)}")
     m = mesh.copy()
     rot = trimesh.transformations.rotation_matrix(np.radians(pose.angle), [0, 0, 1]) @ _rest_matrix(m, pose.rest)
+    if pose.tilt:
+        d = np.radians(pose.tilt_dir)
+        rot = trimesh.transformations.rotation_matrix(np.radians(pose.tilt), [np.cos(d), np.sin(d), 0.0]) @ rot
     m.apply_transform(rot)
     room = np.array([bed[0] - 2 * margin, bed[1] - 2 * margin, bed[2] - margin])
     scale = min(pose.scale, float((room / m.extents).min()))

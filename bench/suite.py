@@ -6,8 +6,9 @@
   their default settings, and again by each with random print settings per object
   (``SLICER-varied``: layer height, extrusion width, walls, solid layers, infill; see
   ``c3po.dataset.random_settings``);
-* scaffolding: the same kind of unseen objects sliced by PrusaSlicer and CuraEngine with
-  supports, a brim or a raft (``FEATURE_SETUPS``), which no training print has;
+* robustness: the same kind of unseen objects tipped 5-90 degrees about a horizontal
+  axis, and sliced by PrusaSlicer and CuraEngine with supports, a brim or a raft
+  (``ROBUSTNESS_SETUPS``);
 * out of distribution: real meshes no generator made — PrusaSlicer's sample shapes and
   OpenSCAD's examples (rendered with ``openscad -o``), sliced by the built-in slicer and
   PrusaSlicer.
@@ -29,8 +30,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "data" / "build" / "suite"
 SLICERS = ("builtin", "prusa", "cura", "builtin-varied", "prusa-varied", "cura-varied")
+#: held-out variations: poses tipped about a horizontal axis (``SLICER-tilted``), and
 #: scaffolding no training print has (c3po.dataset.FEATURE_SETTINGS), by the slicers that make it
-FEATURE_SETUPS = ("prusa-supports", "cura-supports", "prusa-brim", "cura-brim", "prusa-raft", "cura-raft")
+ROBUSTNESS_SETUPS = ("builtin-tilted", "prusa-tilted", "cura-tilted", "prusa-supports", "cura-supports",
+                     "prusa-brim", "cura-brim", "prusa-raft", "cura-raft")
 SUITE_SEED = 777
 
 

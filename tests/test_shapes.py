@@ -62,6 +62,20 @@ def test_random_pose_covers_rests_angles_and_scales():
     assert 0.5 <= scales.min() < 0.55 and 1.45 < scales.max() <= 1.5
 
 
+def test_tilted_poses_tip_the_same_pose_and_leave_untilted_draws_alone():
+    plain = [random_pose(np.random.default_rng(k)) for k in range(200)]
+    assert plain == [random_pose(np.random.default_rng(k), p_tilt=0.0) for k in range(200)]
+    tilted = [random_pose(np.random.default_rng(k), p_tilt=1.0) for k in range(200)]
+    assert [(p.rest, p.angle, p.scale) for p in tilted] == [(p.rest, p.angle, p.scale) for p in plain]
+    tilts = np.array([p.tilt for p in tilted])
+    assert 5 <= tilts.min() < 10 and 85 < tilts.max() <= 90 and all(0 <= p.tilt_dir <= 180 for p in tilted)
+    assert 0.25 < np.mean([random_pose(np.random.default_rng(k), p_tilt=0.35).tilt > 0 for k in range(400)]) < 0.45
+    slab = trimesh.creation.box((100.0, 40.0, 10.0))
+    up = apply_pose(slab, Pose("flat", 0.0, 1.0, tilt=90.0, tilt_dir=0.0))  # tipped about x: 40 mm tall
+    np.testing.assert_allclose(up.extents, [100, 10, 40], atol=1e-6)
+    assert "tilted" in Pose(tilt=20.0).key() and Pose().key() == "flat:0.0:1.000"
+
+
 @pytest.mark.parametrize("name", DEFAULT)
 @pytest.mark.parametrize("rest", RESTS)
 def test_posed_objects_fit_the_bed_and_rest_on_it(name, rest):

@@ -130,6 +130,8 @@ class DatasetConfig:
             raise DatasetError(f"unknown slicer {cfg.slicer!r}; use builtin, prusa, cura or mix")
         if not 0 < cfg.scale <= 1:
             raise DatasetError(f"--scale {cfg.scale}: give a fraction in (0, 1]")
+        if not 0 <= cfg.tilt <= 1:
+            raise DatasetError(f"--tilt {cfg.tilt}: give a share of the objects in [0, 1]")
         return cfg
 
     def to_json(self) -> dict:

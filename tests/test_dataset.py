@@ -135,6 +135,9 @@ def test_other_seed_other_data_and_config_mismatch_refused(built, source, tmp_pa
 def test_bad_preset_settings_are_refused_with_the_flag_named():
     with pytest.raises(DatasetError, match="--scale 0"):
         DatasetConfig.from_preset("c3po", scale=0.0)
+    with pytest.raises(DatasetError, match="--tilt 1.5"):
+        DatasetConfig.from_preset("c3po", tilt=1.5)
+    assert DatasetConfig.from_preset("c3po", tilt=0.35).tilt == 0.35 and DatasetConfig.from_preset("c3po").tilt == 0
 
 
 def test_unreadable_object_is_reported_not_fatal(source, tmp_path):

@@ -57,8 +57,7 @@ MIN_LAYER_DZ = 0.03  # thinner than any FDM layer: a smaller Z step is not a new
 _TYPE = np.frombuffer(b"TYPE:", np.uint8)
 _FEATURE = np.frombuffer(b"FEATURE", np.uint8)
 AUX_FEATURES = (b"SUPPORT", b"SKIRT", b"BRIM", b"RAFT", b"WIPE", b"PRIME")
-_AUX = [np.frombuffer(w, np.uint8) for w in AUX_FEATURES]
-_SUPPORT, _SKIRT, _BRIM, _RAFT, _WIPE, _PRIME = _AUX
+_SUPPORT, _SKIRT, _BRIM, _RAFT, _WIPE, _PRIME = (np.frombuffer(w, np.uint8) for w in AUX_FEATURES)
 
 
 def new_state() -> tuple[np.ndarray, np.ndarray]:

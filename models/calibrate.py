@@ -5,8 +5,9 @@
 Calibration objects are procedural objects of dataset seed 555 (training uses seed 0,
 the evaluation suite in bench/suite.py seed 777), in random poses, sliced by the
 built-in slicer, PrusaSlicer and CuraEngine (a printer will not run our slicer), each
-with its default settings and again with random print settings per object
-(``SLICER-varied``, ``c3po.dataset.random_settings``: users pick their own). Each
+with its default settings, again with random print settings per object
+(``SLICER-varied``, ``c3po.dataset.random_settings``: users pick their own) and again
+tipped 5-90 degrees about a horizontal axis (``SLICER-tilted``). Each
 print is replayed once with a policy that never stops, keeping the raw weapon score of
 every look; policies (EMA, and one rule or two: threshold and hold) are then simulated
 on those scores. The chosen policy maximises the share of weapons stopped while
@@ -51,7 +52,8 @@ ODDS_MARGIN = 0.5
 #: from 405 to 827 between two retrainings of one recipe
 GATE_MARGIN = 1.5
 GATE_QUANTILE = 0.999
-SLICERS = ("builtin", "prusa", "cura", "builtin-varied", "prusa-varied", "cura-varied")
+SLICERS = ("builtin", "prusa", "cura", "builtin-varied", "prusa-varied", "cura-varied",
+           "builtin-tilted", "prusa-tilted", "cura-tilted")
 
 
 def _slice(job) -> tuple[str, str, bool]:
@@ -194,9 +196,7 @@ def _recorder(bundle: str):
 
     det = Detector.from_bundle(bundle)
     det.policy.update(RECORD, rules=[{"threshold": 2.0, "hold": 1}])
-    w = det.net.weights
-    if "novelty.means" in w:  # fitted by models/make_default.py; its threshold is chosen here
-        det.novelty = (w["novelty.means"][det.weapon], w["novelty.precision"], np.inf)
+    det.gate_threshold = None  # the gate's statistics are fitted by models/make_default.py; its threshold is chosen here
     return det
 
 
@@ -211,33 +211,46 @@ def _record_one(path) -> tuple[list, int]:
             for c in v.curve], v.layers
 
 
-def record(bundle: str, paths, workers: int = 2) -> list:
+def record(bundle: str, paths, workers: int = 2, desc: str = "calibration scans") -> list:
     """[(z, layer, score, distance) of every look, layers] per print."""
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(workers, initializer=_init, initargs=(bundle,)) as pool:
-        return list(tqdm(pool.map(_record_one, paths, chunksize=2), total=len(paths), desc="calibration scans"))
+        return list(tqdm(pool.map(_record_one, paths, chunksize=2), total=len(paths), desc=desc))
+
+
+def fingerprint(bundle: str) -> str:
+    """What a recording depends on: the projection model's render settings, smallest
+    weapon and weights (novelty statistics included), and the recording schedule."""
+    entry = json.loads((Path(bundle) / "bundle.json").read_text())["models"]["projection"]
+    crc = zlib.crc32(json.dumps([entry["input"], entry.get("min_weapon_mm"), sorted(RECORD.items())],
+                                sort_keys=True).encode())
+    for name in [entry["weights"]] if isinstance(entry["weights"], str) else entry["weights"]:
+        crc = zlib.crc32((Path(bundle) / name).read_bytes(), crc)
+    return f"{crc:08x}"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-class", type=int, default=8)
     ap.add_argument("--slicers", default=",".join(SLICERS), help="slicers of the calibration prints")
-    ap.add_argument("--rescan", action="store_true", help="rescan the prints (after retraining)")
+    ap.add_argument("--rescan", action="store_true", help="rescan the prints, though this model's looks are recorded")
     ap.add_argument("--bundle", default=str(BUNDLE.parent), help="bundle to calibrate (default: models/default)")
     args = ap.parse_args()
     bundle_path = Path(args.bundle) / "bundle.json"
     det = _recorder(args.bundle)
-    gated = det.novelty is not None  # open while recording; its threshold is chosen below
-    key = f"{Path(args.bundle).resolve()}|{sorted(RECORD.items())}|{args.per_class}|{args.slicers}"
-    looks = CACHE / f"looks-{zlib.crc32(key.encode()):08x}.json"  # per bundle, schedule and print set
-    items = prints(args.per_class, args.slicers.split(","))
-    if looks.exists() and not args.rescan:
-        recorded, weapon = json.loads(looks.read_text())
-    else:
-        recorded = record(args.bundle, [p for _, p in items])
-        weapon = [label in det.bundle["weapon_classes"] for label, _ in items]
-        looks.write_text(json.dumps([recorded, weapon]))
+    gated = det.gates is not None  # open while recording; its threshold is chosen below
+    recorded, weapon = [], []
+    for slicer in args.slicers.split(","):  # recorded looks are kept per model and print set
+        looks = CACHE / f"looks-{slicer}-{args.per_class}-{fingerprint(args.bundle)}.json"
+        items = prints(args.per_class, [slicer])
+        if looks.exists() and not args.rescan:
+            rec = json.loads(looks.read_text())
+        else:
+            rec = record(args.bundle, [p for _, p in items], desc=f"calibration scans, {slicer}")
+            looks.write_text(json.dumps(rec))
+        recorded += rec
+        weapon += [label in det.bundle["weapon_classes"] for label, _ in items]
     weapon = np.array(weapon)
     gate = novelty_gate(recorded, weapon) if gated else None
     records, stressed = [], []

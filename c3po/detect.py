@@ -33,7 +33,7 @@ from c3po.errors import C3POError, GcodeError, ModelError
 from c3po.gcode import StreamParser, parse_gcode
 from c3po.mesh import MESH_EXTS
 from c3po.objects import Footprint
-from c3po.runtime import Network, load_networks
+from c3po.runtime import Network, load_safetensors
 from c3po.toolpath import Toolpath
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "models" / "default"
@@ -85,20 +85,18 @@ class Look:
 class Detector:
     """Classify toolpaths with a bundle's projection model."""
 
-    def __init__(self, bundle: dict, nets: list[Network], path: Path | None = None):
-        self.bundle, self.nets, self.path = bundle, nets, path
+    def __init__(self, bundle: dict, net: Network, path: Path | None = None):
+        self.bundle, self.net, self.path = bundle, net, path
         self.classes: list[str] = bundle["classes"]
         self.weapon = np.array([c in bundle["weapon_classes"] for c in self.classes])
         self.threshold = float(bundle["threshold"])
         self.policy = {**DEFAULT_POLICY, **bundle.get("stream", {})}
         self.render = bundle["models"]["projection"]["input"]
         gate = bundle["models"]["projection"].get("novelty")
-        #: the novelty gate: each member's (weapon class means, precision), and the
-        #: threshold of the members' mean distance; None without one
-        self.gates = None
-        if all("novelty.means" in net.weights for net in nets):
-            self.gates = [(net.weights["novelty.means"][self.weapon], net.weights["novelty.precision"]) for net in nets]
-        self.gate_threshold = float(gate["threshold"]) if gate and self.gates else None
+        self.novelty = None  # (weapon class means, precision, threshold) or None
+        if gate and "novelty.means" in net.weights:
+            w = net.weights
+            self.novelty = (w["novelty.means"][self.weapon], w["novelty.precision"], float(gate["threshold"]))
         #: objects smaller than this (largest extent so far, mm) are not judged weapons
         self.min_weapon_mm = float(bundle["models"]["projection"].get("min_weapon_mm", 0.0))
 
@@ -110,7 +108,8 @@ class Detector:
             raise ModelError(f"{path}: no bundle.json; give a model bundle directory (e.g. models/default)")
         try:
             bundle = json.loads(meta.read_text())
-            nets = load_networks(path, bundle["models"]["projection"])
+            spec = bundle["models"]["projection"]
+            net = Network(spec["layers"], load_safetensors(path / spec["weights"]))
         except (KeyError, ValueError, TypeError) as exc:
             raise ModelError(f"{meta}: broken bundle ({exc}); re-export the model") from exc
         if threshold is not None:
@@ -119,7 +118,7 @@ class Detector:
             bundle["threshold"] = threshold  # one knob: the final decision and every streaming rule
             stream = bundle.setdefault("stream", {})
             stream["rules"] = [{**r, "threshold": threshold} for r in stream.get("rules", DEFAULT_POLICY["rules"])]
-        return cls(bundle, nets, path)
+        return cls(bundle, net, path)
 
     # ---- classification ---------------------------------------------------------------
 
@@ -151,19 +150,18 @@ class Detector:
 
     def infer(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (P, K) of objects' images (P, V, S, S) uint8 and each object's
-        feature distance to the weapon classes (NaN without a novelty gate); an ensemble's
-        members are averaged in both. An object farther than the gate's threshold is no
-        weapon: its weapon probabilities go to the clear classes."""
+        feature distance to the weapon classes (NaN without a novelty gate). An object
+        farther than the gate's threshold is no weapon: its weapon probabilities go to
+        the clear classes."""
         if not len(images):
             return np.zeros((0, len(self.classes))), np.zeros(0)
-        x = images.astype(np.float32) / 255.0
-        feats = [net.features(x) for net in self.nets]
-        probs = np.mean([net.classify(f) for net, f in zip(self.nets, feats)], 0)
-        if self.gates is None:
+        f = self.net.features(images.astype(np.float32) / 255.0)
+        probs = self.net.classify(f)
+        if self.novelty is None:
             return probs, np.full(len(probs), np.nan)
-        dist = np.mean([novelty.distance(f, *gate) for f, gate in zip(feats, self.gates)], 0)
-        if self.gate_threshold is not None:
-            self._clear(probs, dist > self.gate_threshold)
+        means, precision, threshold = self.novelty
+        dist = novelty.distance(f, means, precision)
+        self._clear(probs, dist > threshold)
         return probs, dist
 
     def _clear(self, probs: np.ndarray, which: np.ndarray) -> None:

@@ -174,15 +174,6 @@ class Network:
         return int(sum(v.size for v in self.weights.values()))
 
 
-def load_networks(bundle_dir: str | Path, entry: dict) -> list[Network]:
-    """The networks of a bundle entry: its ``weights`` file, or a list of files of one
-    layer spec (an ensemble: its members' probabilities are averaged)."""
-    files = [entry["weights"]] if isinstance(entry["weights"], str) else entry["weights"]
-    if not files:
-        raise ModelError(f"{bundle_dir}: a model entry lists no weights files; re-export the bundle")
-    return [Network(entry["layers"], load_safetensors(Path(bundle_dir) / f), entry.get("head")) for f in files]
-
-
 def _walk(layers: list[dict]):
     for s in layers:
         yield s

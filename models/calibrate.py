@@ -196,7 +196,9 @@ def _recorder(bundle: str):
 
     det = Detector.from_bundle(bundle)
     det.policy.update(RECORD, rules=[{"threshold": 2.0, "hold": 1}])
-    det.gate_threshold = None  # the gate's statistics are fitted by models/make_default.py; its threshold is chosen here
+    w = det.net.weights
+    if "novelty.means" in w:  # fitted by models/make_default.py; its threshold is chosen here
+        det.novelty = (w["novelty.means"][det.weapon], w["novelty.precision"], np.inf)
     return det
 
 
@@ -225,9 +227,7 @@ def fingerprint(bundle: str) -> str:
     entry = json.loads((Path(bundle) / "bundle.json").read_text())["models"]["projection"]
     crc = zlib.crc32(json.dumps([entry["input"], entry.get("min_weapon_mm"), sorted(RECORD.items())],
                                 sort_keys=True).encode())
-    for name in [entry["weights"]] if isinstance(entry["weights"], str) else entry["weights"]:
-        crc = zlib.crc32((Path(bundle) / name).read_bytes(), crc)
-    return f"{crc:08x}"
+    return f"{zlib.crc32((Path(bundle) / entry['weights']).read_bytes(), crc):08x}"
 
 
 def main() -> None:
@@ -239,7 +239,7 @@ def main() -> None:
     args = ap.parse_args()
     bundle_path = Path(args.bundle) / "bundle.json"
     det = _recorder(args.bundle)
-    gated = det.gates is not None  # open while recording; its threshold is chosen below
+    gated = det.novelty is not None  # open while recording; its threshold is chosen below
     recorded, weapon = [], []
     for slicer in args.slicers.split(","):  # recorded looks are kept per model and print set
         looks = CACHE / f"looks-{slicer}-{args.per_class}-{fingerprint(args.bundle)}.json"

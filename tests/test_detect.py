@@ -122,43 +122,6 @@ def test_missing_and_broken_bundles_are_model_errors(tmp_path):
         Detector.from_bundle(tmp_path)
 
 
-def test_an_ensemble_averages_its_members(det, tmp_path):
-    """A projection entry listing several weights files is an ensemble: probabilities
-    and novelty distances are its members' means, whatever the shipped bundle holds."""
-    import shutil
-
-    from c3po.runtime import load_safetensors, save_safetensors
-
-    entry = det.bundle["models"]["projection"]
-    first = entry["weights"] if isinstance(entry["weights"], str) else entry["weights"][0]
-    weights = load_safetensors(DEFAULT_BUNDLE / first)
-    head = next(s["name"] for s in reversed(entry["layers"]) if s["type"] == "linear")
-    other = {**weights, f"{head}.weight": weights[f"{head}.weight"] * 0.3,  # a second, less sure member
-             "novelty.means": weights["novelty.means"] + 1.0}
-    save_safetensors(tmp_path / "a.safetensors", weights)
-    save_safetensors(tmp_path / "b.safetensors", other)
-    bundles = {}
-    for name, files in {"a": "a.safetensors", "b": "b.safetensors", "ab": ["a.safetensors", "b.safetensors"]}.items():
-        folder = tmp_path / name
-        folder.mkdir()
-        for f in [files] if isinstance(files, str) else files:
-            shutil.copy(tmp_path / f, folder / f)
-        meta = json.loads(json.dumps(det.bundle))
-        meta["models"]["projection"]["weights"] = files
-        (folder / "bundle.json").write_text(json.dumps(meta))
-        bundles[name] = Detector.from_bundle(folder)
-        bundles[name].gate_threshold = None  # compare the raw probabilities
-    images = bundles["a"].parts(__import__("c3po").parse_gcode(PISTOL))[0]
-    (pa, da), (pb, db), (pab, dab) = (bundles[k].infer(images) for k in ("a", "b", "ab"))
-    assert not np.allclose(pa, pb) and not np.allclose(da, db)
-    np.testing.assert_allclose(pab, (pa + pb) / 2, rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(dab, (da + db) / 2, rtol=1e-6)
-    meta["models"]["projection"]["weights"] = []
-    (tmp_path / "ab" / "bundle.json").write_text(json.dumps(meta))
-    with pytest.raises(ModelError, match="no weights"):
-        Detector.from_bundle(tmp_path / "ab")
-
-
 def _scan(*args):
     return subprocess.run([sys.executable, "-m", "c3po", "scan", *map(str, args)],
                           capture_output=True, text=True, timeout=600, cwd=ROOT)
@@ -211,15 +174,15 @@ def test_novelty_gate_clears_objects_unlike_any_weapon(det):
     near, far = novelty.distance(np.array([[8.0, 8, 8, 8], [30.0, 30, 30, 30]]), stats["novelty.means"][1:],
                                  stats["novelty.precision"])
     assert near < 1 and far > 1000  # squared distance in units of the class spread
-    assert det.gate_threshold is not None, "the shipped bundle carries a calibrated novelty gate"
-    threshold = det.gate_threshold
+    assert det.novelty is not None, "the shipped bundle carries a calibrated novelty gate"
+    means, precision, _ = det.novelty
     gun = det.scan(PISTOL)
     assert gun.verdict == "weapon" and all(lk["distance"] is not None for lk in gun.curve)
     try:
-        det.gate_threshold = 0.0  # nothing is close enough to a weapon
+        det.novelty = (means, precision, 0.0)  # nothing is close enough to a weapon
         gated = det.scan(PISTOL)
     finally:
-        det.gate_threshold = threshold
+        det.novelty = (means, precision, _)
     assert gated.verdict == "clear" and gated.score == 0 and gated.label not in det.bundle["weapon_classes"]
 
 
@@ -245,7 +208,7 @@ def test_calibration_simulates_the_detectors_looks_and_rules(det):
     sys.path.insert(0, str(ROOT / "models"))
     import calibrate
 
-    record = Detector(det.bundle, det.nets, det.path)
+    record = Detector(det.bundle, det.net, det.path)
     record.policy = {**det.policy, **calibrate.RECORD, "rules": [{"threshold": 2.0, "hold": 1}]}
     recorded = record.scan(PISTOL)
     zs = np.array([c["z"] for c in recorded.curve])
@@ -254,7 +217,7 @@ def test_calibration_simulates_the_detectors_looks_and_rules(det):
     assert recorded.curve[-1]["layer"] == recorded.layers and len(zs) > 20
     for schedule in [(1.0, 0.5, 0.12), (2.0, 1.0, 0.1), (1.5, 0.3, 0.15)]:
         for t, h in [(0.5, 2), (0.9, 3), (0.75, 5)]:
-            live = Detector(det.bundle, det.nets, det.path)
+            live = Detector(det.bundle, det.net, det.path)
             live.policy = {**det.policy, "min_height_mm": schedule[0], "step_mm": schedule[1],
                            "step_frac": schedule[2], "ema": 1.0, "rules": [{"threshold": 2.0, "hold": 1}]}
             looked = [c["layer"] for c in live.scan(PISTOL).curve]

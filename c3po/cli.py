@@ -46,8 +46,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     det = Detector.from_bundle(args.model, threshold=args.threshold)
     flagged = failed = False
+    w = max([40, *map(len, args.files)])  # the file column fits the longest name
     if not args.json:
-        print(f"{'file':40s} {'verdict':8s} {'label':11s} {'score':>6s} {'layers':>6s} {'flag at':>12s} {'ms':>7s}")
+        print(f"{'file':{w}s} {'verdict':8s} {'label':11s} {'score':>6s} {'layers':>6s} {'flag at':>12s} {'ms':>7s}")
     for f in args.files:
         try:
             v = det.scan(f)
@@ -56,14 +57,14 @@ def cmd_scan(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps({"file": f, "error": str(exc)}), flush=True)
             else:
-                print(f"{f:40s} ERROR    {exc}", flush=True)
+                print(f"{f:{w}s} ERROR    {exc}", flush=True)
             continue
         flagged |= v.verdict == "weapon"
         if args.json:
             print(json.dumps(v.to_json()), flush=True)
         else:
             at = "-" if v.flag_layer is None else f"{v.flag_layer} ({v.flag_fraction:.0%})"
-            print(f"{f:40s} {v.verdict:8s} {v.label:11s} {v.score:6.3f} {v.layers:6d} {at:>12s} {v.ms:7.0f}", flush=True)
+            print(f"{f:{w}s} {v.verdict:8s} {v.label:11s} {v.score:6.3f} {v.layers:6d} {at:>12s} {v.ms:7.0f}", flush=True)
     return 2 if failed else int(flagged)
 
 

@@ -249,3 +249,28 @@ def test_novelty_gate_is_set_by_many_looks_not_one():
     assert calibrate.novelty_gate([(c, 100) for c in looks], weapon) == pytest.approx(gate, rel=0.03)
     looks[0][5] = (1.0, 5, 0.1, 50 * dists.max())  # ...and not weapon-like: ignored
     assert calibrate.novelty_gate([(c, 100) for c in looks], weapon) == pytest.approx(gate, rel=0.03)
+
+
+def test_calibration_keeps_clear_prints_stopped_under_the_target(monkeypatch):
+    """Weapon prints and two clear prints look alike while printing (the clear ones end
+    clear): stopping the weapons early would stop 4% of the clear prints. Under the
+    false-stop target the calibration lets them all finish (each weapon still flagged by
+    its last look); weighing a false stop as five missed weapons alone would stop them."""
+    sys.path.insert(0, str(ROOT / "models"))
+    import calibrate
+
+    n = 60  # layers of 0.5 mm: 30 mm tall prints
+    zs, layers = 0.5 * np.arange(1, n + 1), np.arange(1, n + 1, dtype=float)
+
+    def rec(body, last):
+        return zs, layers, np.r_[np.full(n - 1, body), last], n
+
+    records = [rec(0.9, 0.9)] * 10 + [rec(0.9, 0.1)] * 2 + [rec(0.02, 0.02)] * 48
+    weapon = np.array([True] * 10 + [False] * 50)
+    stressed = [(z, lay, calibrate._raise_odds(s, -calibrate.ODDS_MARGIN if w else calibrate.ODDS_MARGIN), k)
+                for (z, lay, s, k), w in zip(records, weapon)]
+    *_, ff, before_end, _, fpr = calibrate.choose(records, stressed, weapon, 0.5, progress=False)
+    assert fpr == 0 and before_end == 0 and np.all(ff[weapon] == 1.0) and np.all(np.isnan(ff[~weapon]))
+    monkeypatch.setattr(calibrate, "MAX_FALSE_STOPS", 1.0)  # no target: a false stop costs five weapons
+    *_, ff, before_end, _, fpr = calibrate.choose(records, stressed, weapon, 0.5, progress=False)
+    assert before_end == 1 and fpr == pytest.approx(2 / 50) and np.all(ff[weapon] < 0.5)

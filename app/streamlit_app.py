@@ -135,13 +135,17 @@ def probs_figure(probs: dict[str, float], weapons: set[str]) -> Figure:
     return fig
 
 
-def curve_figure(v: Verdict, threshold: float, layer: int) -> Figure:
+def curve_figure(v: Verdict, policy: dict, layer: int) -> Figure:
+    """The weapon score at each look, the policy's stopping rules and where it stopped."""
     fig = Figure(figsize=(6.4, 3.4), dpi=110)
     ax = fig.subplots()
     x = [c["layer"] for c in v.curve]
     ax.plot(x, [c["score"] for c in v.curve], "o", ms=3.5, color=NEUTRAL, alpha=0.7, label="score at each look")
-    ax.plot(x, [c["smoothed"] for c in v.curve], "-", lw=2, color="#1565c0", label="smoothed score")
-    ax.axhline(threshold, ls="--", lw=1, color="black", label=f"threshold {threshold:.2f}")
+    if policy["ema"] < 1:
+        ax.plot(x, [c["smoothed"] for c in v.curve], "-", lw=2, color="#1565c0", label="smoothed score")
+    for rule in policy["rules"]:
+        ax.axhline(rule["threshold"], ls="--", lw=1, color="black",
+                   label=f"stop: {rule['threshold']:.2f} for {rule['hold']} looks")
     if v.flag_layer is not None:
         ax.axvline(v.flag_layer, color=WEAPON_RED, lw=2.5, label=f"print stopped: layer {v.flag_layer}")
         ax.axvspan(v.flag_layer, v.layers, color=WEAPON_RED, alpha=0.08)
@@ -242,9 +246,11 @@ def show(result: dict, det: Detector, digest: str) -> None:
             st.image(cam[layer - 1], caption=f"after layer {layer} of {n} (z = {z:.2f} mm){stop}", width="stretch")
     with right:
         st.subheader("Streaming score")
-        st.pyplot(curve_figure(v, det.threshold, layer))
-        st.caption("The detector looks at the print so far every few layers and smooths its score; "
-                   "the print is stopped once the smoothed score holds above the threshold.")
+        st.pyplot(curve_figure(v, det.policy, layer))
+        st.caption("The detector looks at the print so far every few layers; the print is stopped once the "
+                   + ("smoothed " if det.policy["ema"] < 1 else "")
+                   + "score holds at or above a rule's threshold for its number of looks in a row. "
+                   f"A finished print scoring {det.threshold:.2f} or more is flagged too.")
     if len(v.objects) > 1:
         st.subheader(f"Objects on the plate ({len(v.objects)})")
         st.dataframe([{"object": i + 1, **o} for i, o in enumerate(v.objects)], hide_index=True)

@@ -271,13 +271,12 @@ def main() -> None:
     bundle_path = Path(args.bundle) / "bundle.json"
     det = _recorder(args.bundle)
     gated = det.novelty is not None  # open while recording; its threshold is chosen below
-    recorded, weapon = [], []
+    recorded, weapon, model = [], [], fingerprint(args.bundle)
     for slicer in args.slicers.split(","):  # recorded looks are kept per model and print set
-        looks = CACHE / f"looks-{slicer}-{args.per_class}-{fingerprint(args.bundle)}.json"
+        looks = CACHE / f"looks-{slicer}-{args.per_class}-{model}.json"
         items = prints(args.per_class, [slicer])
-        if looks.exists() and not args.rescan:
-            rec = json.loads(looks.read_text())
-        else:
+        rec = json.loads(looks.read_text()) if looks.exists() and not args.rescan else None
+        if rec is None or len(rec) != len(items):  # not recorded, or for another set of prints
             rec = record(args.bundle, [p for _, p in items], desc=f"calibration scans, {slicer}")
             looks.write_text(json.dumps(rec))
         recorded += rec

@@ -271,7 +271,7 @@ def main() -> None:
     bundle_path = Path(args.bundle) / "bundle.json"
     det = _recorder(args.bundle)
     gated = det.novelty is not None  # open while recording; its threshold is chosen below
-    recorded, weapon, model = [], [], fingerprint(args.bundle)
+    recorded, weapon, setup, model = [], [], [], fingerprint(args.bundle)
     for slicer in args.slicers.split(","):  # recorded looks are kept per model and print set
         looks = CACHE / f"looks-{slicer}-{args.per_class}-{model}.json"
         items = prints(args.per_class, [slicer])
@@ -281,7 +281,8 @@ def main() -> None:
             looks.write_text(json.dumps(rec))
         recorded += rec
         weapon += [label in det.bundle["weapon_classes"] for label, _ in items]
-    weapon = np.array(weapon)
+        setup += [slicer] * len(items)
+    weapon, setup = np.array(weapon), np.array(setup)
     gate = novelty_gate(recorded, weapon) if gated else None
     records, stressed = [], []
     for (c, n), is_weapon in zip(recorded, weapon):
@@ -292,6 +293,8 @@ def main() -> None:
         stressed.append((z, layer, _raise_odds(s, -ODDS_MARGIN if is_weapon else ODDS_MARGIN), n))
     schedule, ema, rules, ff, before_end, stressed_end, stressed_fpr = choose(records, stressed, weapon,
                                                                               det.threshold)
+    table, _ = flag_fractions(records, schedule, ema, det.threshold)
+    ff_printing = np.fmin.reduce(table[:, [t for t, _ in rules], [h for _, h in rules]], axis=1)
     recall = np.mean(~np.isnan(ff[weapon]))
     fpr = np.mean(~np.isnan(ff[~weapon]))
     med = float(np.nanmedian(ff[weapon]))
@@ -308,11 +311,28 @@ def main() -> None:
         "weapons_stopped_while_printing_odds_lowered": round(float(stressed_end), 4),
         "false_positive_rate": round(float(fpr), 4), "false_positive_rate_odds_raised": round(float(stressed_fpr), 4),
         "odds_margin": ODDS_MARGIN, "median_flag_fraction": round(med, 4),
-        "looks_on_bed_height": looks_on_bed_height(schedule)}
+        "looks_on_bed_height": looks_on_bed_height(schedule),
+        "by_setup": by_setup(ff, ff_printing, weapon, setup)}
     bundle_path.write_text(json.dumps(bundle, indent=1))
     print(f"novelty gate {gate}; policy {policy}: calibration recall {recall:.3f} ({before_end:.3f} while printing, "
           f"{stressed_end:.3f} with odds lowered), "
           f"clear flagged {fpr:.3f} ({stressed_fpr:.3f} with odds raised), median flag fraction {med:.3f}")
+    for name, row in bundle["stream"]["calibration"]["by_setup"].items():
+        print(f"  {name:15s} " + ", ".join(f"{k} {v}" for k, v in row.items()))
+
+
+def by_setup(ff: np.ndarray, ff_printing: np.ndarray, weapon: np.ndarray, setup: np.ndarray) -> dict:
+    """The chosen policy on each calibration setup: ``ff`` flag fraction per print (nan:
+    never flagged), ``ff_printing`` the same without the finished print's verdict."""
+    out = {}
+    for name in dict.fromkeys(setup):
+        w, c = weapon & (setup == name), ~weapon & (setup == name)
+        out[str(name)] = {
+            "weapons": int(w.sum()), "flagged": int(np.sum(~np.isnan(ff[w]))),
+            "stopped_while_printing": int(np.sum(~np.isnan(ff_printing[w]))),
+            "median_flag_fraction": round(float(np.nanmedian(ff[w])), 3) if np.any(~np.isnan(ff[w])) else None,
+            "clear": int(c.sum()), "clear_flagged": int(np.sum(~np.isnan(ff[c])))}
+    return out
 
 
 if __name__ == "__main__":

@@ -274,3 +274,9 @@ def test_calibration_keeps_clear_prints_stopped_under_the_target(monkeypatch):
     monkeypatch.setattr(calibrate, "MAX_FALSE_STOPS", 1.0)  # no target: a false stop costs five weapons
     *_, ff, before_end, _, fpr = calibrate.choose(records, stressed, weapon, 0.5, progress=False)
     assert before_end == 1 and fpr == pytest.approx(2 / 50) and np.all(ff[weapon] < 0.5)
+    setup = np.array(["a"] * 5 + ["b"] * 5 + ["a"] * 2 + ["b"] * 48)  # the report per calibration setup
+    rows = calibrate.by_setup(ff, ff, weapon, setup)
+    assert rows["a"] == {"weapons": 5, "flagged": 5, "stopped_while_printing": 5,
+                         "median_flag_fraction": pytest.approx(float(np.median(ff[:5])), abs=1e-3),
+                         "clear": 2, "clear_flagged": 2}
+    assert rows["b"]["clear"] == 48 and rows["b"]["clear_flagged"] == 0

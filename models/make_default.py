@@ -1,6 +1,6 @@
 """Recipe for models/default: build the datasets, train the three models, assemble the bundle.
 
-    python models/make_default.py [--c3po-scale 0.5] [--skip-build] [--device cuda]
+    python models/make_default.py [--c3po-scale 1.0] [--skip-build] [--device cuda]
 
 1. ``61k`` preset (61,340 images, 28x28)       -> lenet5     (the 61k study's setting)
 2. ``c3po`` preset at ``--c3po-scale`` with    -> multiview  (projections, also of partly
@@ -38,7 +38,7 @@ MIN_WEAPON_MM = 30.0
 #: share of c3po objects tipped 5-90 degrees about a horizontal axis: a model trained
 #: without them flagged 22-33% of the benchmark's tipped guns (bench/accuracy.py)
 TILT = 0.35
-DATA = "c3po12t"  # the c3po preset as built here (one folder per recipe, caches differ)
+DATA = "c3po13"  # the c3po preset as built here (one folder per recipe, caches differ)
 
 
 def sh(*args: str) -> None:
@@ -48,7 +48,7 @@ def sh(*args: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--c3po-scale", type=float, default=0.5)
+    ap.add_argument("--c3po-scale", type=float, default=1.0)
     ap.add_argument("--seq-frames", type=int, default=300_000, help="camera frames before scaling (the sequence "
                     "model is not what the detector runs; the full 671,677 would only cost disk and time)")
     ap.add_argument("--skip-build", action="store_true", help="datasets are already built")
@@ -67,7 +67,7 @@ def main() -> None:
         sh("train", "--model", "lenet5", "--data", str(BUILD / "61k"), "--out", str(RUNS / "lenet5"),
            "--epochs", "30", "--batch-size", "256", "--lr", "0.004", *dev)
         sh("train", "--model", "multiview", "--data", str(BUILD / DATA), "--out", str(RUNS / "multiview"),
-           "--epochs", "40", *dev)
+           "--epochs", "20", *dev)
         sh("train", "--model", "sequence", "--data", str(BUILD / DATA), "--out", str(RUNS / "sequence"),
            "--epochs", str(args.sequence_epochs), "--batch-size", "32", *dev)
     assemble()

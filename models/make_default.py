@@ -67,7 +67,7 @@ def main() -> None:
         sh("train", "--model", "lenet5", "--data", str(BUILD / "61k"), "--out", str(RUNS / "lenet5"),
            "--epochs", "30", "--batch-size", "256", "--lr", "0.004", *dev)
         sh("train", "--model", "multiview", "--data", str(BUILD / DATA), "--out", str(RUNS / "multiview"),
-           "--epochs", "20", *dev)
+           "--epochs", "20", "--seed", "1", *dev)
         sh("train", "--model", "sequence", "--data", str(BUILD / DATA), "--out", str(RUNS / "sequence"),
            "--epochs", str(args.sequence_epochs), "--batch-size", "32", *dev)
     assemble()

@@ -33,7 +33,7 @@ from c3po.errors import C3POError, GcodeError, ModelError
 from c3po.gcode import StreamParser, parse_gcode
 from c3po.mesh import MESH_EXTS
 from c3po.objects import Footprint
-from c3po.runtime import Network, load_safetensors
+from c3po.runtime import Network, load_network
 from c3po.toolpath import Toolpath
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "models" / "default"
@@ -108,8 +108,7 @@ class Detector:
             raise ModelError(f"{path}: no bundle.json; give a model bundle directory (e.g. models/default)")
         try:
             bundle = json.loads(meta.read_text())
-            spec = bundle["models"]["projection"]
-            net = Network(spec["layers"], load_safetensors(path / spec["weights"]))
+            net = load_network(path, bundle["models"]["projection"])
         except (KeyError, ValueError, TypeError) as exc:
             raise ModelError(f"{meta}: broken bundle ({exc}); re-export the model") from exc
         if threshold is not None:

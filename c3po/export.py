@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from c3po.nn import export_layers
-from c3po.runtime import Network, save_safetensors
+from c3po.runtime import load_network, save_safetensors
 
 WEAPON_CLASSES = ["pistol", "revolver", "rifle"]
 
@@ -51,9 +51,7 @@ def check_roundtrip(model, entry: dict, out: str | Path, x: np.ndarray, atol: fl
     """Max |torch - numpy runtime| probability difference on inputs ``x`` (N, C, H, W) float32."""
     import torch
 
-    from c3po.runtime import load_safetensors
-
-    net = Network(entry["layers"], load_safetensors(Path(out) / entry["weights"]))
+    net = load_network(out, entry)
     model.eval()
     with torch.no_grad():
         want = torch.softmax(model(torch.from_numpy(x)), -1).numpy()

@@ -174,6 +174,11 @@ class Network:
         return int(sum(v.size for v in self.weights.values()))
 
 
+def load_network(bundle_dir: str | Path, entry: dict) -> Network:
+    """The network of a bundle's model entry (its layer spec, weights file and head)."""
+    return Network(entry["layers"], load_safetensors(Path(bundle_dir) / entry["weights"]), entry.get("head"))
+
+
 def _walk(layers: list[dict]):
     for s in layers:
         yield s

@@ -295,9 +295,9 @@ def evaluate_entry(bundle_dir: str | Path, entry: dict, classes: list[str], weap
     """Run one bundle model (numpy runtime, as shipped) on a split of a built dataset;
     write metrics.json, confusion.png and roc.png to ``out``; return the metrics."""
     from c3po.evaluate import metrics, weapon_scores, write_report
-    from c3po.runtime import Network, load_safetensors
+    from c3po.runtime import load_network
 
-    net = Network(entry["layers"], load_safetensors(Path(bundle_dir) / entry["weights"]), entry.get("head"))
+    net = load_network(bundle_dir, entry)
     x, y, rows = model_arrays(entry["kind"], data, split, entry["input"].get("frames", 12))
     if not len(x):
         raise C3POError(f"{data}: no {split} samples for a {entry['kind']} model")

@@ -194,8 +194,9 @@ def novelty_gate(recorded, weapon) -> float:
 
 def choose(records, stressed, weapon: np.ndarray, thr_final: float, progress: bool = True) -> tuple:
     """The policy for recorded looks (``stressed``: the same with the odds margin applied):
-    (schedule, ema, rules, flag fraction per print, weapons stopped while printing, the
-    same with odds lowered, clear prints stopped with odds raised)."""
+    (schedule, ema, rules, flag fraction per print while printing (nan: not stopped),
+    the same with the finished print's verdict, weapons stopped while printing, the same
+    with odds lowered, clear prints stopped with odds raised)."""
     best = None
     schedules = [s for s in SCHEDULES if looks_on_bed_height(s) <= MAX_LOOKS]
     for schedule, ema in tqdm(list(itertools.product(schedules, [0.5, 0.7, 1.0])), desc="policies",
@@ -204,17 +205,17 @@ def choose(records, stressed, weapon: np.ndarray, thr_final: float, progress: bo
         table_s, final_s = flag_fractions(stressed, schedule, ema, thr_final)
         for rules in candidates():
             rows, cols = zip(*rules)
-            ff = np.fmin.reduce(table[:, rows, cols], axis=1)  # the earliest rule stops the print
-            before_end = np.mean(~np.isnan(ff[weapon]))  # stopped while printing
+            printing = np.fmin.reduce(table[:, rows, cols], axis=1)  # the earliest rule stops the print
+            before_end = np.mean(~np.isnan(printing[weapon]))  # stopped while printing
             ff_s = np.fmin.reduce(table_s[:, rows, cols], axis=1)
             stressed_end = np.mean(~np.isnan(ff_s[weapon]))
             stressed_fpr = np.mean(~np.isnan(np.fmin(ff_s, final_s)[~weapon]))
-            ff = np.fmin(ff, final)
+            ff = np.fmin(printing, final)
             med = float(np.nanmedian(ff[weapon])) if np.any(~np.isnan(ff[weapon])) else 1.0
             key = (max(0.0, stressed_fpr - MAX_FALSE_STOPS), -(stressed_end - FALSE_STOP_COST * stressed_fpr), med,
                    len(rules))
             if best is None or key < best[0]:
-                best = (key, schedule, ema, rules, ff, before_end, stressed_end, stressed_fpr)
+                best = (key, schedule, ema, rules, printing, ff, before_end, stressed_end, stressed_fpr)
     return best[1:]
 
 
@@ -291,10 +292,8 @@ def main() -> None:
             s = np.where(d <= gate, s, 0.0)
         records.append((z, layer, s, n))
         stressed.append((z, layer, _raise_odds(s, -ODDS_MARGIN if is_weapon else ODDS_MARGIN), n))
-    schedule, ema, rules, ff, before_end, stressed_end, stressed_fpr = choose(records, stressed, weapon,
-                                                                              det.threshold)
-    table, _ = flag_fractions(records, schedule, ema, det.threshold)
-    ff_printing = np.fmin.reduce(table[:, [t for t, _ in rules], [h for _, h in rules]], axis=1)
+    schedule, ema, rules, ff_printing, ff, before_end, stressed_end, stressed_fpr = choose(
+        records, stressed, weapon, det.threshold)
     recall = np.mean(~np.isnan(ff[weapon]))
     fpr = np.mean(~np.isnan(ff[~weapon]))
     med = float(np.nanmedian(ff[weapon]))

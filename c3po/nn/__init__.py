@@ -171,10 +171,7 @@ def multiview(classes: int = 10, size: int = 64, views: int = 3, widths=(16, 32,
     """Five conv blocks pool a 64 px view to 4x4 before the global pool: each feature then
     sees the whole view (receptive field 78 px), so the head can tell where a grip sits
     against a barrel, not only that both are there. Four blocks (16, 32, 64, 64: 38 px,
-    pooled at 8x8) underfit the c3po preset: trained alike (20 epochs, seed 1, this
-    machine's CPU) they reach 0.889 test accuracy, these widths 0.907 with training 3%
-    longer (727 s against 705 s); on a GPU, six seeds of four blocks gave 0.884-0.890,
-    two seeds of five 0.899 and 0.913."""
+    pooled at 8x8) underfit; the comparison is in models/default/MODEL_CARD.md."""
     spec = [
         {"type": "views", "n": views, "sub": _cnn(1, list(widths), "v")},
         {"type": "linear", "name": "fc1", "in": views * widths[-1], "out": 128},

@@ -209,14 +209,15 @@ def _toolpath(cfg: DatasetConfig, unit: Unit, rng: np.random.Generator, times: d
         settings = random_settings(rng) if cfg.vary_settings else None
         if settings is not None:
             pose += "|" + ";".join(f"{k}={v}" for k, v in settings.items())
-        cached = _cache_path(cfg, unit.object_id, pose, slicer)
+        mesh = spec.mesh()
+        cached = _cache_path(cfg, mesh, pose, slicer)
         if cached is not None and cached.exists():
             gcode = cached
         else:
             from c3po.slicer import SliceConfig
 
             config = SliceConfig(**settings) if settings is not None else None
-            gcode = slice_mesh(apply_pose(spec.mesh(), p), slicer=slicer, config=config)
+            gcode = slice_mesh(apply_pose(mesh, p), slicer=slicer, config=config)
             if cached is not None:
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 tmp = cached.with_suffix(f".{os.getpid()}.tmp")
@@ -273,13 +274,18 @@ def slice_held_out(label: str, index: int, seed: int, setup: str) -> bytes:
     return slice_mesh(mesh, slicer=backend, config=config)
 
 
-def _cache_path(cfg: DatasetConfig, object_id: str, pose: str, slicer: str) -> Path | None:
+def _cache_path(cfg: DatasetConfig, mesh, pose: str, slicer: str) -> Path | None:
+    """Where the G-code of ``mesh`` posed by ``pose`` is cached: keyed by the mesh's own
+    bytes, so a changed generator never reads an old object's G-code."""
     if not cfg.slice_cache:
         return None
     from c3po.slicer import BUILTIN_REVISION
 
     revision = f"|r{BUILTIN_REVISION}" if slicer == "builtin" else ""  # a real slicer's output never changes
-    key = hashlib.sha1(f"{cfg.seed}|{object_id}|{pose}|{slicer}{revision}".encode()).hexdigest()[:20]
+    h = hashlib.sha1(np.ascontiguousarray(mesh.vertices, np.float64).tobytes())
+    h.update(np.ascontiguousarray(mesh.faces, np.int64).tobytes())
+    h.update(f"{pose}|{slicer}{revision}".encode())
+    key = h.hexdigest()[:20]
     return Path(cfg.slice_cache) / slicer / f"{key}.gcode.gz"
 
 

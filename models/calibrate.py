@@ -272,15 +272,18 @@ def main() -> None:
     bundle_path = Path(args.bundle) / "bundle.json"
     det = _recorder(args.bundle)
     gated = det.novelty is not None  # open while recording; its threshold is chosen below
-    recorded, weapon, setup, model = [], [], [], fingerprint(args.bundle)
-    for slicer in args.slicers.split(","):  # recorded looks are kept per model and print set
-        looks = CACHE / f"looks-{slicer}-{args.per_class}-{model}.json"
+    recorded, weapon, setup = [], [], []
+    looks = CACHE / f"looks-{fingerprint(args.bundle)}.json"  # this model's looks, by the print's bytes
+    seen = json.loads(looks.read_text()) if looks.exists() and not args.rescan else {}
+    for slicer in args.slicers.split(","):
         items = prints(args.per_class, [slicer])
-        rec = json.loads(looks.read_text()) if looks.exists() and not args.rescan else None
-        if rec is None or len(rec) != len(items):  # not recorded, or for another set of prints
-            rec = record(args.bundle, [p for _, p in items], desc=f"calibration scans, {slicer}")
-            looks.write_text(json.dumps(rec))
-        recorded += rec
+        keys = [f"{zlib.crc32(p.read_bytes()):08x}" for _, p in items]
+        todo = [(k, p) for k, (_, p) in zip(keys, items) if k not in seen]
+        if todo:  # not recorded with this model, or the print changed
+            seen.update(zip([k for k, _ in todo], record(args.bundle, [p for _, p in todo],
+                                                         desc=f"calibration scans, {slicer}")))
+            looks.write_text(json.dumps(seen))
+        recorded += [seen[k] for k in keys]
         weapon += [label in det.bundle["weapon_classes"] for label, _ in items]
         setup += [slicer] * len(items)
     weapon, setup = np.array(weapon), np.array(setup)

@@ -190,3 +190,16 @@ def test_partial_prints_are_early_as_often_as_late():
     assert frac.min() >= 0.03 and frac.max() <= 1.0
     assert abs(np.median(frac) - 0.03 ** 0.5) < 0.01  # half the partial prints stop below 17%
     assert 0.17 < (frac < 0.06).mean() < 0.23  # log-uniform: 0.03-0.06 holds ln 2 / ln 33 = 20%
+
+
+def test_slice_cache_is_keyed_by_the_mesh_itself(tmp_path):
+    from c3po.dataset import DatasetConfig, _cache_path
+    from c3po.shapes import create_shape
+
+    cfg = DatasetConfig(slice_cache=str(tmp_path))
+    a, b = create_shape("mug", 0), create_shape("mug", 1)
+    assert _cache_path(cfg, a, "flat:0.0:1.000", "builtin") == _cache_path(cfg, create_shape("mug", 0), "flat:0.0:1.000", "builtin")
+    # a changed generator (another mesh under the same name and pose) misses the cache
+    assert _cache_path(cfg, a, "flat:0.0:1.000", "builtin") != _cache_path(cfg, b, "flat:0.0:1.000", "builtin")
+    assert _cache_path(cfg, a, "flat:0.0:1.000", "builtin") != _cache_path(cfg, a, "flat:9.0:1.000", "builtin")
+    assert _cache_path(DatasetConfig(), a, "flat:0.0:1.000", "builtin") is None

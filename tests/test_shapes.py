@@ -37,7 +37,7 @@ def test_instances_are_watertight_realistic_and_all_different(name):
         lo, hi = m.bounds
         assert lo[2] == pytest.approx(0, abs=1e-6)
         assert (lo[:2] + hi[:2]) == pytest.approx([0, 0], abs=1e-6)
-        assert 3 <= m.extents.min() and m.extents.max() <= 320, m.extents  # millimetres, hand-held sizes
+        assert 1.2 <= m.extents.min() and m.extents.max() <= 320, m.extents  # mm: tags and signs to rifles
         assert m.volume > 0.2 * 1000  # > 0.2 cm^3
         feats.append([*np.sort(m.extents), np.cbrt(m.volume)])
     f = np.array(feats)
@@ -45,6 +45,18 @@ def test_instances_are_watertight_realistic_and_all_different(name):
     rel = np.abs(f[:, None] - f[None]) / f[None]
     diff = rel.max(axis=2) + np.eye(len(f))
     assert diff.min() > 0.01
+
+
+def test_other_has_thin_plates_and_frames_of_rods():
+    from c3po.shapes.generic import _frame, _plate
+
+    for seed in range(8):
+        p, f = _plate(np.random.default_rng(seed)), _frame(np.random.default_rng(seed))
+        assert p.is_watertight and f.is_watertight
+        assert p.extents[2] <= 8 and p.extents[:2].max() >= 30, p.extents  # a few layers, hand-sized or more
+        assert sum(abs(b.volume) > 1 for b in f.split(only_watertight=False)) == 1  # rods join every node
+        # rods are thin: the frame fills little of its bounding box
+        assert f.volume < 0.5 * np.prod(f.extents)
 
 
 @pytest.mark.parametrize("name", DEFAULT)

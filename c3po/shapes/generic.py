@@ -1,7 +1,9 @@
 """Generic parts: the extra clear class ``other`` (not one of the ten defaults).
 
 Brackets, plates, blocks, tubes, knobs, nuts, boxes, CSG models (primitives joined
-and cut, as in OpenSCAD designs), organic blobs (figurines, vases, rocks) and random
+and cut, as in OpenSCAD designs), organic blobs (figurines, vases, rocks), thin plates
+(signs, plaques, coasters, tags: a few layers tall, often with a rim, raised lettering
+or holes), frames of nodes and rods (molecule models, trusses, stands) and random
 unions of them: what people print most. A detector trained only on the ten classes has never seen a plain
 L-bracket and may call its silhouette a pistol; these teach it that plain geometry is
 clear. Registered with ``default=False``: ask for it with ``classes=[..., "other"]``.
@@ -10,6 +12,7 @@ clear. Registered with ``default=False``: ask for it with ``classes=[..., "other
 from __future__ import annotations
 
 import numpy as np
+import shapely
 import trimesh
 
 from c3po.shapes.geometry import Point, cylinder, difference, extrude, finish, poly, rbox, revolve, union
@@ -131,9 +134,104 @@ def _organic(rng):
     return union(parts)
 
 
+def _outline(rng, size):
+    """A plate outline about ``size`` mm long: a stretched polygon or ellipse, a rounded
+    rectangle, a wavy (flower) disc or a bracket letter; centred on the origin."""
+    kind = rng.choice(["polygon", "rect", "wavy", "letter"])
+    aspect = rng.uniform(1.0, 3.0)
+    if kind == "polygon":
+        n = int(rng.choice([5, 6, 8, 10, 12, 16, 64]))
+        a = np.linspace(0, 2 * np.pi, n, endpoint=False) + rng.uniform(0, np.pi)
+        shape = poly(np.c_[size / 2 * np.cos(a), size / 2 / aspect * np.sin(a)])
+    elif kind == "rect":
+        w, h = size, size / aspect
+        shape = rbox(-w / 2, -h / 2, w / 2, h / 2, rng.uniform(0, h / 2))
+    elif kind == "wavy":
+        t = np.linspace(0, 2 * np.pi, 180, endpoint=False)
+        r = size / 2 * (1 + rng.uniform(0.05, 0.2) * np.cos(int(rng.integers(3, 13)) * t))
+        shape = poly(np.c_[r * np.cos(t), r / aspect * np.sin(t)])
+    else:
+        shape = _letter(rng, size, size / aspect, max(6.0, size / aspect * rng.uniform(0.2, 0.5)))
+    c = shape.centroid
+    return shapely.affinity.translate(shape, -c.x, -c.y)
+
+
+def _lettering(rng, shape):
+    """Rows of glyph-sized blocks inside ``shape``, as raised or cut text reads in a toolpath."""
+    minx, miny, maxx, maxy = shape.bounds
+    inner = shape.buffer(-min(maxx - minx, maxy - miny) * 0.12)
+    rows, glyphs = int(rng.integers(1, 4)), []
+    size = min((maxy - miny) * 0.6 / rows, rng.uniform(4, 16))
+    for k in range(rows):
+        y = miny + (maxy - miny) * (k + 1) / (rows + 1)
+        x = minx + (maxx - minx) * rng.uniform(0.1, 0.3)
+        while x < maxx:
+            w = size * rng.uniform(0.3, 0.8)
+            if rng.random() < 0.85:  # a glyph; else a space between words
+                glyphs.append(rbox(x, y - size / 2, x + w, y + size / 2))
+            x += w + size * rng.uniform(0.1, 0.3)
+    return shapely.unary_union(glyphs).intersection(inner) if glyphs else None
+
+
+def _plate(rng):
+    """A thin plate a few layers tall: sign, plaque, coaster, tag, stencil."""
+    shape = _outline(rng, rng.uniform(30, 200))
+    t = rng.uniform(1.2, 5)
+    if rng.random() < 0.3:  # a hole to hang it by, near one end
+        minx, miny, maxx, maxy = shape.bounds
+        r = rng.uniform(1.5, 5)
+        c = Point(minx + 2.5 * r, (miny + maxy) / 2)
+        if shape.buffer(-r - 1.5).contains(c):
+            shape = shape.difference(c.buffer(r, 24))
+    if rng.random() < 0.3:  # a stencil or vent: a pattern of holes
+        shape = _holes(shape, rng, int(rng.integers(3, 20)))
+    parts = [extrude(shape, t, z0=0)]
+    top = rng.uniform(0.4, 3)
+    if rng.random() < 0.5:  # a raised rim
+        rim = shape.difference(shape.buffer(-rng.uniform(1.5, 10)))
+        if not rim.is_empty:
+            parts.append(extrude(rim, top, z0=t - 0.01))
+    text = _lettering(rng, shape) if rng.random() < 0.7 else None
+    if text is not None and not text.is_empty and text.area > 1:
+        if rng.random() < 0.75:  # raised lettering
+            parts.append(extrude(text, top, z0=t - 0.01))
+        elif t > 1.5:  # cut into the face
+            return difference(union(parts), [extrude(text, t, z0=t * rng.uniform(0.3, 0.7))])
+    return union(parts)
+
+
+def _node(rng, r, at):
+    """A joint of a frame: a ball, a cube or a short cylinder of radius ``r`` at ``at``."""
+    kind = rng.choice(["ball", "cube", "cylinder"])
+    m = (trimesh.creation.icosphere(2, r) if kind == "ball" else trimesh.creation.box([2 * r] * 3)
+         if kind == "cube" else cylinder(r, 2 * r, sections=24))
+    m.apply_translation(at)
+    return m
+
+
+def _rod(a, b, r):
+    """A cylinder of radius ``r`` from point ``a`` to point ``b``."""
+    return trimesh.creation.cylinder(radius=r, segment=[a, b], sections=12)
+
+
+def _frame(rng):
+    """Nodes joined by rods: molecule models, trusses, stands, tree diagrams."""
+    n = int(rng.integers(3, 13))
+    span = rng.uniform(30, 150) * np.array([1, rng.uniform(0.1, 1), rng.uniform(0.1, 1)])
+    pts = rng.uniform(-0.5, 0.5, (n, 3)) * span
+    r_node, r_rod = rng.uniform(2, 12), rng.uniform(0.8, 3)
+    parts = [_node(rng, r_node * rng.uniform(0.5, 1), p) for p in pts]
+    for i in range(1, n):  # a tree: each node to its nearest earlier one, sometimes one more
+        d = np.linalg.norm(pts[:i] - pts[i], axis=1)
+        for j in np.argsort(d)[: 1 + (rng.random() < 0.3)]:
+            if d[j] > 1e-3:
+                parts.append(_rod(pts[i], pts[j], min(r_rod, r_node * 0.45)))
+    return union(parts)
+
+
 @register_shape("other", default=False)
 def other(rng: np.random.Generator):
-    makers = [_flat_part, _block, _round, _csg, _organic]
+    makers = [_flat_part, _block, _round, _csg, _organic, _plate, _frame]
     parts = [makers[int(rng.integers(len(makers)))](rng)]
     for _ in range(int(rng.integers(0, 3))):  # a few parts stacked or side by side
         p = makers[int(rng.integers(len(makers)))](rng)

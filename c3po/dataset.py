@@ -46,6 +46,9 @@ from c3po.errors import C3POError, DatasetError
 
 SPLITS = ("train", "val", "test")
 VIEW_ORDER = ("top", "front", "side")  # = c3po.render.VIEWS, without importing the renderer
+#: mm: the lowest height a partly printed training object shows, the detector's earliest look
+#: (c3po.detect: no calibrated policy looks below 1 mm)
+EARLIEST_MM = 1.0
 CANONICAL_JITTER = 15.0  # degrees: turns of a canonical pose about Z (DatasetConfig.canonical)
 COLUMNS = ["image_id", "kind", "label", "class", "object_id", "pose", "slicer", "view", "layer", "layers",
            "split", "shard", "row"]
@@ -72,9 +75,9 @@ class DatasetConfig:
     camera           : c3po.render.Camera fields shared by every sequence (azimuth and
                        elevation are drawn per sequence from ``cam_azimuth``/``cam_elevation``)
     proj_partial     : fraction of the extra projection poses drawn from a partly printed
-                       object (its first 3-100% of layers, log-uniform: as many poses
-                       below 17% as above, since a detector must judge early; ``layer`` in
-                       the manifest), so a model can judge a print while it grows
+                       object (its layers up to a height drawn log-uniform from 1 mm to
+                       the top, :func:`partial_layers`: the heights a detector judges;
+                       ``layer`` in the manifest), so a model can judge a print while it grows
     canonical        : turn every projection so the footprint's principal axis lies along
                        +x (``c3po.render.canonical_angle``): an object on its edge then
                        shows its silhouette in the front view, whatever its angle on the
@@ -289,13 +292,20 @@ def _cache_path(cfg: DatasetConfig, mesh, pose: str, slicer: str) -> Path | None
     return Path(cfg.slice_cache) / slicer / f"{key}.gcode.gz"
 
 
-def partial_layers(rng: np.random.Generator, n_poses: int, n_layers: int, share: float) -> tuple[np.ndarray, np.ndarray]:
+def partial_layers(rng: np.random.Generator, n_poses: int, layer_z: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
     """Which poses show a partly printed object, and how many layers each pose shows: all
-    of them, or for a ``share`` of the poses (never the first) the first 3-100% of the
-    layers, log-uniform (as many below 17% as above: a detector must judge early)."""
+    of them, or for a ``share`` of the poses (never the first) the layers up to a height
+    drawn log-uniform from ``EARLIEST_MM`` to the top (``layer_z``: each layer's Z): the
+    heights the detector looks at, as often in each doubling of height, so the first
+    millimetres of a tall print are seen in training as often as a detector judges them."""
+    layer_z = np.asarray(layer_z, float)
+    top = float(layer_z[-1])
+    lo = min(EARLIEST_MM, top)
     partial = rng.uniform(size=n_poses) < share
     partial[0] = False
-    upto = np.where(partial, np.ceil(0.03 ** rng.uniform(0, 1, n_poses) * n_layers), n_layers).astype(int)
+    height = lo * (top / lo) ** rng.uniform(0, 1, n_poses)
+    shown = np.maximum(np.searchsorted(layer_z, height + 1e-6, side="right"), 1)
+    upto = np.where(partial, shown, len(layer_z)).astype(int)
     return partial, upto
 
 
@@ -315,7 +325,7 @@ def render_unit(cfg: DatasetConfig, unit: Unit, times: dict) -> tuple[np.ndarray
     if cfg.canonical:  # the footprint fixes the angle; further poses turn it a little
         angles = rng.uniform(-CANONICAL_JITTER, CANONICAL_JITTER, n_poses)
     angles[0] = 0.0  # the sliced pose itself
-    partial, upto = partial_layers(rng, n_poses, tp.n_layers, cfg.proj_partial)
+    partial, upto = partial_layers(rng, n_poses, tp.layer_z, cfg.proj_partial)
     for k, a in enumerate(angles):
         part = tp.take(0, int(np.searchsorted(tp.layer, upto[k]))) if partial[k] else tp
         images, names = project_views(part, cfg.proj_size, views=views, canonical=cfg.canonical,

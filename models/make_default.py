@@ -38,7 +38,7 @@ MIN_WEAPON_MM = 30.0
 #: share of c3po objects tipped 5-90 degrees about a horizontal axis: a model trained
 #: without them flagged 22-33% of the benchmark's tipped guns (bench/accuracy.py)
 TILT = 0.35
-DATA = "c3po15"  # the c3po preset as built here (one folder per recipe, caches differ)
+DATA = "c3po16"  # the c3po preset as built here (one folder per recipe, caches differ)
 
 
 def sh(*args: str) -> None:

@@ -180,16 +180,20 @@ def test_cli_dataset_build_and_preview(source, tmp_path):
     assert main(["dataset", "preview", str(tmp_path / "nothing"), "--out", str(png)]) == 2
 
 
-def test_partial_prints_are_early_as_often_as_late():
-    from c3po.dataset import partial_layers
+def test_partial_prints_are_drawn_by_height_from_the_first_look_up():
+    from c3po.dataset import EARLIEST_MM, partial_layers
 
-    partial, upto = partial_layers(np.random.default_rng(0), 20_000, 1000, 0.5)
+    z = 0.2 * np.arange(1, 1001)  # a 200 mm print of 0.2 mm layers
+    partial, upto = partial_layers(np.random.default_rng(0), 20_000, z, 0.5)
     assert not partial[0] and abs(partial.mean() - 0.5) < 0.02
     assert (upto[~partial] == 1000).all()
-    frac = upto[partial] / 1000
-    assert frac.min() >= 0.03 and frac.max() <= 1.0
-    assert abs(np.median(frac) - 0.03 ** 0.5) < 0.01  # half the partial prints stop below 17%
-    assert 0.17 < (frac < 0.06).mean() < 0.23  # log-uniform: 0.03-0.06 holds ln 2 / ln 33 = 20%
+    height = z[upto[partial] - 1]
+    assert height.min() >= EARLIEST_MM - 1e-9 and height.max() <= 200
+    assert abs(np.median(height) / np.sqrt(EARLIEST_MM * 200) - 1) < 0.05  # log-uniform from 1 mm to 200 mm
+    assert 0.11 < (height < 2 * EARLIEST_MM).mean() < 0.15  # the first doubling holds ln 2 / ln 200 = 13%
+    # a print lower than the first look shows at least one layer
+    _, upto = partial_layers(np.random.default_rng(1), 50, np.array([0.3, 0.6]), 1.0)
+    assert upto.min() >= 1 and upto.max() <= 2
 
 
 def test_slice_cache_is_keyed_by_the_mesh_itself(tmp_path):

@@ -278,10 +278,9 @@ def main() -> None:
     for slicer in args.slicers.split(","):
         items = prints(args.per_class, [slicer])
         keys = [f"{zlib.crc32(p.read_bytes()):08x}" for _, p in items]
-        todo = [(k, p) for k, (_, p) in zip(keys, items) if k not in seen]
+        todo = {k: p for k, (_, p) in zip(keys, items) if k not in seen}
         if todo:  # not recorded with this model, or the print changed
-            seen.update(zip([k for k, _ in todo], record(args.bundle, [p for _, p in todo],
-                                                         desc=f"calibration scans, {slicer}")))
+            seen.update(zip(todo, record(args.bundle, list(todo.values()), desc=f"calibration scans, {slicer}")))
             looks.write_text(json.dumps(seen))
         recorded += [seen[k] for k in keys]
         weapon += [label in det.bundle["weapon_classes"] for label, _ in items]

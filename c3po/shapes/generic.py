@@ -39,14 +39,17 @@ def _letter(rng, w, h, t):
     return poly(pts)
 
 
+def _punch(shape, c, r):
+    """``shape`` with a round hole of radius ``r`` at point ``c``, if it fits inside."""
+    return shape.difference(c.buffer(r, 24)) if shape.buffer(-r - 1.5).contains(c) else shape
+
+
 def _holes(shape, rng, n):
     """Punch up to n round holes inside the outline (only where they fit)."""
     minx, miny, maxx, maxy = shape.bounds
     for _ in range(n):
         r = rng.uniform(1.5, 6)
-        c = Point(rng.uniform(minx, maxx), rng.uniform(miny, maxy))
-        if shape.buffer(-r - 1.5).contains(c):
-            shape = shape.difference(c.buffer(r, 24))
+        shape = _punch(shape, Point(rng.uniform(minx, maxx), rng.uniform(miny, maxy)), r)
     return shape
 
 
@@ -180,9 +183,7 @@ def _plate(rng):
     if rng.random() < 0.3:  # a hole to hang it by, near one end
         minx, miny, maxx, maxy = shape.bounds
         r = rng.uniform(1.5, 5)
-        c = Point(minx + 2.5 * r, (miny + maxy) / 2)
-        if shape.buffer(-r - 1.5).contains(c):
-            shape = shape.difference(c.buffer(r, 24))
+        shape = _punch(shape, Point(minx + 2.5 * r, (miny + maxy) / 2), r)
     if rng.random() < 0.3:  # a stencil or vent: a pattern of holes
         shape = _holes(shape, rng, int(rng.integers(3, 20)))
     parts = [extrude(shape, t, z0=0)]
@@ -192,7 +193,7 @@ def _plate(rng):
         if not rim.is_empty:
             parts.append(extrude(rim, top, z0=t - 0.01))
     text = _lettering(rng, shape) if rng.random() < 0.7 else None
-    if text is not None and not text.is_empty and text.area > 1:
+    if text is not None and text.area > 1:
         if rng.random() < 0.75:  # raised lettering
             parts.append(extrude(text, top, z0=t - 0.01))
         elif t > 1.5:  # cut into the face
@@ -203,15 +204,14 @@ def _plate(rng):
 def _node(rng, r, at):
     """A joint of a frame: a ball, a cube or a short cylinder of radius ``r`` at ``at``."""
     kind = rng.choice(["ball", "cube", "cylinder"])
-    m = (trimesh.creation.icosphere(2, r) if kind == "ball" else trimesh.creation.box([2 * r] * 3)
-         if kind == "cube" else cylinder(r, 2 * r, sections=24))
+    if kind == "ball":
+        m = trimesh.creation.icosphere(2, r)
+    elif kind == "cube":
+        m = trimesh.creation.box([2 * r] * 3)
+    else:
+        m = cylinder(r, 2 * r, sections=24)
     m.apply_translation(at)
     return m
-
-
-def _rod(a, b, r):
-    """A cylinder of radius ``r`` from point ``a`` to point ``b``."""
-    return trimesh.creation.cylinder(radius=r, segment=[a, b], sections=12)
 
 
 def _frame(rng):
@@ -221,11 +221,11 @@ def _frame(rng):
     pts = rng.uniform(-0.5, 0.5, (n, 3)) * span
     r_node, r_rod = rng.uniform(2, 12), rng.uniform(0.8, 3)
     parts = [_node(rng, r_node * rng.uniform(0.5, 1), p) for p in pts]
+    r_rod = min(r_rod, r_node * 0.45)
     for i in range(1, n):  # a tree: each node to its nearest earlier one, sometimes one more
         d = np.linalg.norm(pts[:i] - pts[i], axis=1)
-        for j in np.argsort(d)[: 1 + (rng.random() < 0.3)]:
-            if d[j] > 1e-3:
-                parts.append(_rod(pts[i], pts[j], min(r_rod, r_node * 0.45)))
+        parts += [trimesh.creation.cylinder(radius=r_rod, segment=[pts[i], pts[j]], sections=12)
+                  for j in np.argsort(d)[: 1 + (rng.random() < 0.3)] if d[j] > 1e-3]
     return union(parts)
 
 

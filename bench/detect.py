@@ -43,7 +43,7 @@ def stages(det, path: Path) -> dict:
     t3 = time.perf_counter()
     v = det.scan(path)
     t4 = time.perf_counter()
-    never = Detector(det.bundle, det.net, det.path)  # the worst case: a print that is never stopped
+    never = Detector(det.bundle, det.nets, det.path)  # the worst case: a print that is never stopped
     never.policy = {**det.policy, "rules": [{"threshold": 2.0, "hold": 1}]}
     full = never.scan(path)
     t5 = time.perf_counter()

@@ -33,7 +33,7 @@ from c3po.errors import C3POError, GcodeError, ModelError
 from c3po.gcode import StreamParser, parse_gcode
 from c3po.mesh import MESH_EXTS
 from c3po.objects import Footprint
-from c3po.runtime import Network, load_network
+from c3po.runtime import Network, load_networks
 from c3po.toolpath import Toolpath
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "models" / "default"
@@ -83,20 +83,24 @@ class Look:
 
 
 class Detector:
-    """Classify toolpaths with a bundle's projection model."""
+    """Classify toolpaths with a bundle's projection model: one network, or an ensemble
+    whose members' probabilities are averaged (each member gated by its own novelty
+    gate)."""
 
-    def __init__(self, bundle: dict, net: Network, path: Path | None = None):
-        self.bundle, self.net, self.path = bundle, net, path
+    def __init__(self, bundle: dict, nets: list[Network], path: Path | None = None):
+        self.bundle, self.nets, self.path = bundle, nets, path
         self.classes: list[str] = bundle["classes"]
         self.weapon = np.array([c in bundle["weapon_classes"] for c in self.classes])
         self.threshold = float(bundle["threshold"])
         self.policy = {**DEFAULT_POLICY, **bundle.get("stream", {})}
         self.render = bundle["models"]["projection"]["input"]
         gate = bundle["models"]["projection"].get("novelty")
-        self.novelty = None  # (weapon class means, precision, threshold) or None
-        if gate and "novelty.means" in net.weights:
-            w = net.weights
-            self.novelty = (w["novelty.means"][self.weapon], w["novelty.precision"], float(gate["threshold"]))
+        #: per member (weapon class means, precision, threshold), or None: no gate
+        self.novelty: list[tuple] | None = None
+        if gate and all("novelty.means" in net.weights for net in nets):
+            limits = np.broadcast_to(np.asarray(gate["threshold"], float), len(nets))
+            self.novelty = [(net.weights["novelty.means"][self.weapon], net.weights["novelty.precision"], float(t))
+                            for net, t in zip(nets, limits)]
         #: objects smaller than this (largest extent so far, mm) are not judged weapons
         self.min_weapon_mm = float(bundle["models"]["projection"].get("min_weapon_mm", 0.0))
 
@@ -108,7 +112,7 @@ class Detector:
             raise ModelError(f"{path}: no bundle.json; give a model bundle directory (e.g. models/default)")
         try:
             bundle = json.loads(meta.read_text())
-            net = load_network(path, bundle["models"]["projection"])
+            nets = load_networks(path, bundle["models"]["projection"])
         except (KeyError, ValueError, TypeError) as exc:
             raise ModelError(f"{meta}: broken bundle ({exc}); re-export the model") from exc
         if threshold is not None:
@@ -117,7 +121,7 @@ class Detector:
             bundle["threshold"] = threshold  # one knob: the final decision and every streaming rule
             stream = bundle.setdefault("stream", {})
             stream["rules"] = [{**r, "threshold": threshold} for r in stream.get("rules", DEFAULT_POLICY["rules"])]
-        return cls(bundle, net, path)
+        return cls(bundle, nets, path)
 
     # ---- classification ---------------------------------------------------------------
 
@@ -149,19 +153,22 @@ class Detector:
 
     def infer(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (P, K) of objects' images (P, V, S, S) uint8 and each object's
-        feature distance to the weapon classes (NaN without a novelty gate). An object
-        farther than the gate's threshold is no weapon: its weapon probabilities go to
-        the clear classes."""
+        feature distance to the weapon classes (the members' mean; NaN without a novelty
+        gate). An object farther than a member's gate threshold is no weapon to that
+        member: its weapon probabilities go to the clear classes."""
         if not len(images):
             return np.zeros((0, len(self.classes))), np.zeros(0)
-        f = self.net.features(images.astype(np.float32) / 255.0)
-        probs = self.net.classify(f)
-        if self.novelty is None:
-            return probs, np.full(len(probs), np.nan)
-        means, precision, threshold = self.novelty
-        dist = novelty.distance(f, means, precision)
-        self._clear(probs, dist > threshold)
-        return probs, dist
+        x = images.astype(np.float32) / 255.0
+        probs, dists = [], []
+        for i, net in enumerate(self.nets):
+            f = net.features(x)
+            p = net.classify(f)
+            if self.novelty is not None:
+                means, precision, threshold = self.novelty[i]
+                dists.append(novelty.distance(f, means, precision))
+                self._clear(p, dists[-1] > threshold)
+            probs.append(p)
+        return np.mean(probs, axis=0), np.mean(dists, axis=0) if dists else np.full(len(images), np.nan)
 
     def _clear(self, probs: np.ndarray, which: np.ndarray) -> None:
         """Move the weapon probability of objects ``which`` to the clear classes, in place."""

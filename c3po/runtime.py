@@ -179,6 +179,25 @@ def load_network(bundle_dir: str | Path, entry: dict) -> Network:
     return Network(entry["layers"], load_safetensors(Path(bundle_dir) / entry["weights"]), entry.get("head"))
 
 
+def weight_files(entry: dict) -> list[str]:
+    """The weights files of a model entry: one, or one per member of an ensemble (members
+    share the entry's layers and input and differ in their weights only)."""
+    w = entry["weights"]
+    return [w] if isinstance(w, str) else list(w)
+
+
+def load_networks(bundle_dir: str | Path, entry: dict) -> list[Network]:
+    """The networks of a model entry, one per weights file (see :func:`weight_files`)."""
+    return [load_network(bundle_dir, {**entry, "weights": w}) for w in weight_files(entry)]
+
+
+def ensemble_probs(nets: list[Network], x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """(N, classes): the members' probabilities of inputs ``x`` (uint8, N first), averaged."""
+    x = np.asarray(x)
+    return np.concatenate([np.mean([net(x[i : i + batch].astype(np.float32) / 255) for net in nets], axis=0)
+                           for i in range(0, len(x), batch)]) if len(x) else np.zeros((0, 0))
+
+
 def _walk(layers: list[dict]):
     for s in layers:
         yield s

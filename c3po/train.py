@@ -295,13 +295,12 @@ def evaluate_entry(bundle_dir: str | Path, entry: dict, classes: list[str], weap
     """Run one bundle model (numpy runtime, as shipped) on a split of a built dataset;
     write metrics.json, confusion.png and roc.png to ``out``; return the metrics."""
     from c3po.evaluate import metrics, weapon_scores, write_report
-    from c3po.runtime import load_network
+    from c3po.runtime import ensemble_probs, load_networks
 
-    net = load_network(bundle_dir, entry)
     x, y, rows = model_arrays(entry["kind"], data, split, entry["input"].get("frames", 12))
     if not len(x):
         raise C3POError(f"{data}: no {split} samples for a {entry['kind']} model")
-    probs = np.concatenate([net(x[i : i + 256].astype(np.float32) / 255) for i in range(0, len(x), 256)])
+    probs = ensemble_probs(load_networks(bundle_dir, entry), x)  # an ensemble's members averaged
     attrs = {"pose": np.array([r["pose"].split(":")[0] for r in rows]), "slicer": np.array([r["slicer"] for r in rows]),
              "print": np.array(["partial" if r["layer"] >= 0 and r["kind"] == "proj" else "whole" for r in rows])}
     m = {**metrics(probs, y, classes, weapon_classes, threshold, attrs), **(extra or {})}

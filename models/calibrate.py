@@ -9,7 +9,8 @@ with its default settings, again with random print settings per object
 (``SLICER-varied``, ``c3po.dataset.random_settings``: users pick their own) and again
 tipped 5-90 degrees about a horizontal axis (``SLICER-tilted``). Each
 print is replayed once with a policy that never stops, keeping the raw weapon score of
-every look; policies (EMA, and one rule or two: threshold and hold) are then simulated
+every look (for an ensemble, each member's, recorded and gated separately and then
+averaged as the detector does); policies (EMA, and one rule or two: threshold and hold) are then simulated
 on those scores. The chosen policy stops at most ``MAX_FALSE_STOPS`` of the clear
 prints, then maximises the share of weapons stopped while printing minus
 ``FALSE_STOP_COST`` times the share of clear prints stopped, both counted under a safety
@@ -222,21 +223,23 @@ def choose(records, stressed, weapon: np.ndarray, thr_final: float, progress: bo
 _DET = None
 
 
-def _recorder(bundle: str):
-    """A detector that never stops and looks at every layer, its novelty gate open."""
+def _recorder(bundle: str, member: int = 0):
+    """A detector of one member of the bundle's projection model that never stops and
+    looks at every layer, its novelty gate open."""
     from c3po.detect import Detector
 
     det = Detector.from_bundle(bundle)
+    det.nets = det.nets[member : member + 1]
     det.policy.update(RECORD, rules=[{"threshold": 2.0, "hold": 1}])
-    w = det.net.weights
+    w = det.nets[0].weights
     if "novelty.means" in w:  # fitted by models/make_default.py; its threshold is chosen here
-        det.novelty = (w["novelty.means"][det.weapon], w["novelty.precision"], np.inf)
+        det.novelty = [(w["novelty.means"][det.weapon], w["novelty.precision"], np.inf)]
     return det
 
 
-def _init(bundle: str) -> None:
+def _init(bundle: str, member: int) -> None:
     global _DET
-    _DET = _recorder(bundle)
+    _DET = _recorder(bundle, member)
 
 
 def _record_one(path) -> tuple[list, int]:
@@ -245,21 +248,56 @@ def _record_one(path) -> tuple[list, int]:
             for c in v.curve], v.layers
 
 
-def record(bundle: str, paths, workers: int = 2, desc: str = "calibration scans") -> list:
-    """[(z, layer, score, distance) of every look, layers] per print."""
+def record(bundle: str, member: int, paths, workers: int = 2, desc: str = "calibration scans") -> list:
+    """[(z, layer, score, distance) of every look, layers] per print, by one member."""
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(workers, initializer=_init, initargs=(bundle,)) as pool:
+    with ProcessPoolExecutor(workers, initializer=_init, initargs=(bundle, member)) as pool:
         return list(tqdm(pool.map(_record_one, paths, chunksize=2), total=len(paths), desc=desc))
 
 
-def fingerprint(bundle: str) -> str:
-    """What a recording depends on: the projection model's render settings, smallest
-    weapon and weights (novelty statistics included), and the recording schedule."""
+def fingerprint(bundle: str, member: int = 0) -> str:
+    """What a member's recording depends on: the projection model's render settings,
+    smallest weapon and the member's weights (novelty statistics included), and the
+    recording schedule."""
+    from c3po.runtime import weight_files
+
     entry = json.loads((Path(bundle) / "bundle.json").read_text())["models"]["projection"]
     crc = zlib.crc32(json.dumps([entry["input"], entry.get("min_weapon_mm"), sorted(RECORD.items())],
                                 sort_keys=True).encode())
-    return f"{zlib.crc32((Path(bundle) / entry['weights']).read_bytes(), crc):08x}"
+    return f"{zlib.crc32((Path(bundle) / weight_files(entry)[member]).read_bytes(), crc):08x}"
+
+
+def recordings(bundle: str, member: int, items: list[tuple[str, Path]], slicer: str, rescan: bool) -> list:
+    """One member's recorded looks of ``items``, cached by model and by print bytes: only
+    prints this member has not recorded (or that changed) are scanned."""
+    looks = CACHE / f"looks-{fingerprint(bundle, member)}.json"
+    seen = json.loads(looks.read_text()) if looks.exists() and not rescan else {}
+    keys = [f"{zlib.crc32(p.read_bytes()):08x}" for _, p in items]
+    todo = {k: p for k, (_, p) in zip(keys, items) if k not in seen}
+    if todo:
+        seen.update(zip(todo, record(bundle, member, list(todo.values()),
+                                     desc=f"calibration scans, {slicer}, member {member + 1}")))
+        looks.write_text(json.dumps(seen))
+    return [seen[k] for k in keys]
+
+
+def combine(recorded: list[list], gates: list[float] | None) -> list[tuple]:
+    """(z, layer, score, layers) per print from each member's recorded looks
+    (``recorded[member][print]``): a look's score is the mean of the members' scores,
+    each 0 where the look is farther than that member's novelty gate (as
+    :meth:`c3po.detect.Detector.infer` does)."""
+    out = []
+    for member_looks in zip(*recorded):
+        scores, zs = [], []
+        for m, (c, n) in enumerate(member_looks):
+            z, layer, s, d = (np.array(col, float) for col in zip(*c))
+            scores.append(np.where(d <= gates[m], s, 0.0) if gates else s)
+            zs.append(z)
+        if any(len(other) != len(z) or np.any(other != z) for other in zs):
+            raise ValueError("members recorded different looks of one print; rescan (--rescan)")
+        out.append((z, layer, np.mean(scores, axis=0), n))
+    return out
 
 
 def main() -> None:
@@ -269,31 +307,24 @@ def main() -> None:
     ap.add_argument("--rescan", action="store_true", help="rescan the prints, though this model's looks are recorded")
     ap.add_argument("--bundle", default=str(BUNDLE.parent), help="bundle to calibrate (default: models/default)")
     args = ap.parse_args()
+    from c3po.runtime import weight_files
+
     bundle_path = Path(args.bundle) / "bundle.json"
     det = _recorder(args.bundle)
+    members = len(weight_files(json.loads(bundle_path.read_text())["models"]["projection"]))
     gated = det.novelty is not None  # open while recording; its threshold is chosen below
-    recorded, weapon, setup = [], [], []
-    looks = CACHE / f"looks-{fingerprint(args.bundle)}.json"  # this model's looks, by the print's bytes
-    seen = json.loads(looks.read_text()) if looks.exists() and not args.rescan else {}
+    recorded, weapon, setup = [[] for _ in range(members)], [], []
     for slicer in args.slicers.split(","):
         items = prints(args.per_class, [slicer])
-        keys = [f"{zlib.crc32(p.read_bytes()):08x}" for _, p in items]
-        todo = {k: p for k, (_, p) in zip(keys, items) if k not in seen}
-        if todo:  # not recorded with this model, or the print changed
-            seen.update(zip(todo, record(args.bundle, list(todo.values()), desc=f"calibration scans, {slicer}")))
-            looks.write_text(json.dumps(seen))
-        recorded += [seen[k] for k in keys]
+        for m in range(members):
+            recorded[m] += recordings(args.bundle, m, items, slicer, args.rescan)
         weapon += [label in det.bundle["weapon_classes"] for label, _ in items]
         setup += [slicer] * len(items)
     weapon, setup = np.array(weapon), np.array(setup)
-    gate = novelty_gate(recorded, weapon) if gated else None
-    records, stressed = [], []
-    for (c, n), is_weapon in zip(recorded, weapon):
-        z, layer, s, d = (np.array(col, float) for col in zip(*c))
-        if gate is not None:
-            s = np.where(d <= gate, s, 0.0)
-        records.append((z, layer, s, n))
-        stressed.append((z, layer, _raise_odds(s, -ODDS_MARGIN if is_weapon else ODDS_MARGIN), n))
+    gates = [novelty_gate(r, weapon) for r in recorded] if gated else None
+    records = combine(recorded, gates)
+    stressed = [(z, layer, _raise_odds(s, -ODDS_MARGIN if is_weapon else ODDS_MARGIN), n)
+                for (z, layer, s, n), is_weapon in zip(records, weapon)]
     schedule, ema, rules, ff_printing, ff, before_end, stressed_end, stressed_fpr = choose(
         records, stressed, weapon, det.threshold)
     recall = np.mean(~np.isnan(ff[weapon]))
@@ -303,9 +334,9 @@ def main() -> None:
               "rules": [{"threshold": THRESHOLDS[t], "hold": HOLDS[h]} for t, h in rules]}
     bundle = json.loads(bundle_path.read_text())
     bundle["stream"].update(policy)
-    if gate is not None:
-        bundle["models"]["projection"]["novelty"] = {"threshold": gate, "margin": GATE_MARGIN,
-                                                      "quantile": GATE_QUANTILE}
+    if gates is not None:  # one threshold per member (a number for a single network)
+        bundle["models"]["projection"]["novelty"] = {"threshold": gates if members > 1 else gates[0],
+                                                      "margin": GATE_MARGIN, "quantile": GATE_QUANTILE}
     bundle["stream"]["calibration"] = {
         "prints": len(records), "seed": SEED, "weapon_recall": round(float(recall), 4),
         "weapons_stopped_while_printing": round(float(before_end), 4),
@@ -315,7 +346,7 @@ def main() -> None:
         "looks_on_bed_height": looks_on_bed_height(schedule),
         "by_setup": by_setup(ff, ff_printing, weapon, setup)}
     bundle_path.write_text(json.dumps(bundle, indent=1))
-    print(f"novelty gate {gate}; policy {policy}: calibration recall {recall:.3f} ({before_end:.3f} while printing, "
+    print(f"novelty gate {gates}; policy {policy}: calibration recall {recall:.3f} ({before_end:.3f} while printing, "
           f"{stressed_end:.3f} with odds lowered), "
           f"clear flagged {fpr:.3f} ({stressed_fpr:.3f} with odds raised), median flag fraction {med:.3f}")
     for name, row in bundle["stream"]["calibration"]["by_setup"].items():

@@ -8,9 +8,11 @@
    each object sliced with its own random print settings (``--vary-settings``), its
    projections turned to the footprint's principal axis (``--canonical``), a share
    ``TILT`` of the objects tipped about a horizontal axis (``--tilt``)
-3. models/default/: ``projection`` = multiview (what the detector runs), ``camera`` =
-   sequence, ``lenet5`` = lenet5; bundle.json carries classes, render settings,
-   threshold, streaming policy and the test metrics of each model.
+3. models/default/: ``projection`` = an ensemble of ``MEMBERS`` multiview networks
+   (what the detector runs; each trained for ``MEMBER_EPOCHS`` epochs with its own
+   seed, the members' probabilities averaged), ``camera`` = sequence, ``lenet5`` =
+   lenet5; bundle.json carries classes, render settings, threshold, streaming policy
+   and the test metrics of each model (the ensemble's own, in models/runs/ensemble).
 
 Every run folder (models/runs/NAME) keeps its config, checkpoint, curves and test report.
 """
@@ -39,6 +41,13 @@ MIN_WEAPON_MM = 30.0
 #: without them flagged 22-33% of the benchmark's tipped guns (bench/accuracy.py)
 TILT = 0.35
 DATA = "c3po16"  # the c3po preset as built here (one folder per recipe, caches differ)
+#: the projection model: MEMBERS multiview networks of MEMBER_EPOCHS epochs each, seeds
+#: 1, 2, ...: two 10-epoch members cost the training time of one 20-epoch network and
+#: stop weapons earlier at as few false stops on the calibration prints (MODEL_CARD.md)
+MEMBERS = 2
+MEMBER_EPOCHS = 10
+ROLES = {"projection": [f"multiview{'' if i == 0 else f'-{i + 1}'}" for i in range(MEMBERS)],
+         "camera": ["sequence"], "lenet5": ["lenet5"]}  # role -> run folders
 
 
 def sh(*args: str) -> None:
@@ -66,59 +75,76 @@ def main() -> None:
         dev = ("--device", args.device)
         sh("train", "--model", "lenet5", "--data", str(BUILD / "61k"), "--out", str(RUNS / "lenet5"),
            "--epochs", "30", "--batch-size", "256", "--lr", "0.004", *dev)
-        sh("train", "--model", "multiview", "--data", str(BUILD / DATA), "--out", str(RUNS / "multiview"),
-           "--epochs", "20", "--seed", "1", *dev)
+        for seed, run in enumerate(ROLES["projection"], 1):
+            sh("train", "--model", "multiview", "--data", str(BUILD / DATA), "--out", str(RUNS / run),
+               "--epochs", str(MEMBER_EPOCHS), "--seed", str(seed), *dev)
         sh("train", "--model", "sequence", "--data", str(BUILD / DATA), "--out", str(RUNS / "sequence"),
            "--epochs", str(args.sequence_epochs), "--batch-size", "32", *dev)
-    assemble()
+    assemble(BUILD / DATA)
     add_novelty(BUILD / DATA)
 
 
 def add_novelty(data: Path) -> None:
-    """Fit the projection model's novelty gate (c3po.novelty) on its training split; the
-    threshold is chosen afterwards by models/calibrate.py."""
+    """Fit each projection member's novelty gate (c3po.novelty) on the training split;
+    the thresholds are chosen afterwards by models/calibrate.py."""
     import numpy as np
 
     from c3po import novelty
-    from c3po.runtime import Network, load_safetensors, save_safetensors
+    from c3po.runtime import Network, load_safetensors, save_safetensors, weight_files
     from c3po.train import model_arrays
 
     meta = json.loads((OUT / "bundle.json").read_text())
     entry = meta["models"]["projection"]
-    path = OUT / entry["weights"]
-    weights = {k: v for k, v in load_safetensors(path).items() if not k.startswith("novelty.")}
-    net = Network(entry["layers"], weights)
     x, y, _ = model_arrays("multiview", data, "train")
-    feats = np.concatenate([net.features(x[i : i + 256].astype(np.float32) / 255.0) for i in range(0, len(x), 256)])
-    save_safetensors(path, {**weights, **novelty.fit(feats, y, len(meta["classes"]))}, {"model": entry["kind"]})
-    print(f"novelty gate fitted on {len(x)} training samples of {data}")
+    for name in weight_files(entry):
+        weights = {k: v for k, v in load_safetensors(OUT / name).items() if not k.startswith("novelty.")}
+        net = Network(entry["layers"], weights)
+        feats = np.concatenate([net.features(x[i : i + 256].astype(np.float32) / 255.0)
+                                for i in range(0, len(x), 256)])
+        save_safetensors(OUT / name, {**weights, **novelty.fit(feats, y, len(meta["classes"]))},
+                         {"model": entry["kind"]})
+    print(f"novelty gates fitted on {len(x)} training samples of {data}")
 
 
-def assemble() -> None:
-    """models/default from the three run folders; a role whose run folder is missing keeps
-    its current entry and weights (retrain one model, keep the others)."""
+def assemble(data: Path) -> None:
+    """models/default from the run folders; a role whose run folders are missing keeps
+    its current entry and weights (retrain one model, keep the others). An ensemble's
+    test metrics are its own, on ``data``'s test split (report in models/runs/ensemble)."""
+    from c3po.export import WEAPON_CLASSES, write_bundle
+    from c3po.train import evaluate_entry
+
     OUT.mkdir(parents=True, exist_ok=True)
     models, classes = {}, None
     current = json.loads((OUT / "bundle.json").read_text()) if (OUT / "bundle.json").exists() else {"models": {}}
-    for role, run in (("projection", "multiview"), ("camera", "sequence"), ("lenet5", "lenet5")):
-        if not (RUNS / run / "bundle" / "bundle.json").exists() and role in current["models"]:
+    for role, runs in ROLES.items():
+        if not all((RUNS / run / "bundle" / "bundle.json").exists() for run in runs) and role in current["models"]:
             models[role] = current["models"][role]
             classes = classes or current["classes"]
-            print(f"{role}: no run in {RUNS / run}; kept the current {OUT / models[role]['weights']}")
+            print(f"{role}: no runs {', '.join(runs)} in {RUNS}; kept the current {role} model")
             continue
-        meta = json.loads((RUNS / run / "bundle" / "bundle.json").read_text())
+        meta = json.loads((RUNS / runs[0] / "bundle" / "bundle.json").read_text())
         entry = next(iter(meta["models"].values()))
         entry["classes"] = meta["classes"]  # lenet5 has the 61k study's ten, the others add "other"
         classes = classes or meta["classes"]  # the bundle's classes: the projection model's
-        shutil.copy(RUNS / run / "bundle" / entry["weights"], OUT / f"{role}.safetensors")
-        entry["weights"] = f"{role}.safetensors"
-        entry["metrics"] = json.loads((RUNS / run / "test" / "metrics.json").read_text())
+        files = [f"{role}{'' if i == 0 else f'-{i + 1}'}.safetensors" for i in range(len(runs))]
+        for run, name in zip(runs, files):
+            shutil.copy(RUNS / run / "bundle" / entry["weights"], OUT / name)
+        tests = [json.loads((RUNS / run / "test" / "metrics.json").read_text()) for run in runs]
+        entry["weights"] = files[0] if len(runs) == 1 else files
+        entry["params"] *= len(runs)
+        if len(runs) == 1:
+            entry["metrics"] = tests[0]
+        else:
+            entry["metrics"] = evaluate_entry(OUT, entry, entry["classes"], WEAPON_CLASSES, 0.5, data, "test",
+                                              RUNS / "ensemble" / "test", f"{role}: ensemble of {', '.join(runs)}",
+                                              {"model": entry["kind"], "params": entry["params"], "data": str(data)})
+            entry["metrics"].update(train_seconds=round(sum(t["train_seconds"] for t in tests), 1), runs=runs,
+                                    members=[{k: t[k] for k in ("accuracy", "weapon_recall", "false_positive_rate",
+                                                                "train_seconds")} for t in tests])
         entry["metrics"].pop("confusion", None)
         if role == "projection":
             entry["min_weapon_mm"] = MIN_WEAPON_MM
         models[role] = entry
-    from c3po.export import write_bundle
-
     write_bundle(OUT, classes, models, threshold=0.5, stream=STREAM,
                  metrics={role: {k: m["metrics"].get(k) for k in ("n", "accuracy", "weapon_recall",
                                                                    "false_positive_rate", "roc_auc", "train_seconds")}

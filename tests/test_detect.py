@@ -175,15 +175,52 @@ def test_novelty_gate_clears_objects_unlike_any_weapon(det):
                                  stats["novelty.precision"])
     assert near < 1 and far > 1000  # squared distance in units of the class spread
     assert det.novelty is not None, "the shipped bundle carries a calibrated novelty gate"
-    means, precision, _ = det.novelty
+    assert len(det.novelty) == len(det.nets), "one gate per member of the ensemble"
     gun = det.scan(PISTOL)
     assert gun.verdict == "weapon" and all(lk["distance"] is not None for lk in gun.curve)
+    gates = det.novelty
     try:
-        det.novelty = (means, precision, 0.0)  # nothing is close enough to a weapon
+        det.novelty = [(means, precision, 0.0) for means, precision, _ in gates]  # nothing is close to a weapon
         gated = det.scan(PISTOL)
     finally:
-        det.novelty = (means, precision, _)
+        det.novelty = gates
     assert gated.verdict == "clear" and gated.score == 0 and gated.label not in det.bundle["weapon_classes"]
+
+
+def test_an_ensemble_averages_its_members_each_behind_its_own_gate(det):
+    from c3po import parse_gcode
+
+    images = det.parts(parse_gcode(PISTOL))[0]
+    probs, dist = det.infer(images)
+    members = [Detector(det.bundle, [net], det.path) for net in det.nets]
+    for member, gate in zip(members, det.novelty):
+        member.novelty = [gate]
+    each = [member.infer(images) for member in members]
+    assert np.allclose(probs, np.mean([p for p, _ in each], axis=0), atol=1e-6)
+    assert np.allclose(dist, np.mean([d for _, d in each], axis=0))
+    one = each[0][0][:, det.weapon].sum(1)
+    assert one.max() > 0.9, "the sample pistol is a weapon to the first member"
+    pair = Detector(det.bundle, [det.nets[0]] * 2, det.path)
+    means, precision, limit = det.novelty[0]
+    pair.novelty = [(means, precision, limit), (means, precision, 0.0)]  # the second member's gate shut
+    both = pair.infer(images)[0]
+    assert np.allclose(both[:, det.weapon].sum(1), one / 2, atol=1e-5)  # one vote for weapon, one against
+    assert np.allclose(both.sum(1), 1)
+
+
+def test_calibration_averages_members_behind_their_own_gates():
+    sys.path.insert(0, str(ROOT / "models"))
+    import calibrate
+
+    look = [(1.0, 5, 0.9, 10.0), (2.0, 10, 0.8, 50.0)]  # (z, layer, score, distance)
+    other = [(1.0, 5, 0.5, 10.0), (2.0, 10, 0.6, 10.0)]
+    (z, layer, s, n), = calibrate.combine([[(look, 20)], [(other, 20)]], [100.0, 100.0])
+    assert z.tolist() == [1.0, 2.0] and layer.tolist() == [5, 10] and n == 20
+    assert s == pytest.approx([0.7, 0.7])
+    (_, _, s, _), = calibrate.combine([[(look, 20)], [(other, 20)]], [20.0, 100.0])  # 50 is past the first gate
+    assert s == pytest.approx([0.7, 0.3])
+    with pytest.raises(ValueError, match="different looks"):
+        calibrate.combine([[(look, 20)], [(other[:1], 20)]], None)
 
 
 def test_objects_smaller_than_any_weapon_are_not_judged_weapons(det):
@@ -208,7 +245,7 @@ def test_calibration_simulates_the_detectors_looks_and_rules(det):
     sys.path.insert(0, str(ROOT / "models"))
     import calibrate
 
-    record = Detector(det.bundle, det.net, det.path)
+    record = Detector(det.bundle, det.nets, det.path)
     record.policy = {**det.policy, **calibrate.RECORD, "rules": [{"threshold": 2.0, "hold": 1}]}
     recorded = record.scan(PISTOL)
     zs = np.array([c["z"] for c in recorded.curve])
@@ -217,7 +254,7 @@ def test_calibration_simulates_the_detectors_looks_and_rules(det):
     assert recorded.curve[-1]["layer"] == recorded.layers and len(zs) > 20
     for schedule in [(1.0, 0.5, 0.12), (2.0, 1.0, 0.1), (1.5, 0.3, 0.15)]:
         for t, h in [(0.5, 2), (0.9, 3), (0.75, 5)]:
-            live = Detector(det.bundle, det.net, det.path)
+            live = Detector(det.bundle, det.nets, det.path)
             live.policy = {**det.policy, "min_height_mm": schedule[0], "step_mm": schedule[1],
                            "step_frac": schedule[2], "ema": 1.0, "rules": [{"threshold": 2.0, "hold": 1}]}
             looked = [c["layer"] for c in live.scan(PISTOL).curve]

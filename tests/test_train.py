@@ -1,0 +1,95 @@
+"""Training, evaluation and the default recipe's assembly, end to end on a tiny built dataset."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from c3po.cli import main
+from c3po.dataset import DatasetConfig, build
+from tests.test_render import prism_gcode
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+# three labels on plain prisms (no shape here is anything but a prism), four objects each
+OUTLINES = {
+    "pistol": lambda i: [(0, 0), (40 + 4 * i, 0), (40 + 4 * i, 5), (0, 5)],
+    "mug": lambda i: [(0, 0), (8 + i, 0), (8 + i, 8 + i), (0, 8 + i)],
+    "gear": lambda i: [(0, 0), (30 + 3 * i, 0), (30 + 3 * i, 20), (0, 20)],
+}
+LAYERS = {"pistol": 6, "mug": 25, "gear": 3}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("objects")
+    for name, outline in OUTLINES.items():
+        (root / name).mkdir()
+        for i in range(4):
+            pts = [(100 + x, 100 + y) for x, y in outline(i)]
+            (root / name / f"{name}{i}.gcode").write_text(prism_gcode(pts, LAYERS[name], height=0.3, spacing=1.0))
+    out = tmp_path_factory.mktemp("ds") / "tiny"
+    cfg = DatasetConfig.from_preset("c3po", source=str(root), proj_size=64, cam_size=32, scale=0.002,
+                                    per_class=4000, shard_objects=3, seq_max_frames=10)
+    build(cfg, out, workers=1, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(data, tmp_path_factory):
+    """Two multiview runs of one epoch, seeds 1 and 2 (an ensemble's members)."""
+    root = tmp_path_factory.mktemp("runs")
+    for seed in (1, 2):
+        assert main(["train", "--model", "multiview", "--data", str(data), "--out", str(root / f"m{seed}"),
+                     "--epochs", "1", "--batch-size", "8", "--seed", str(seed), "--threads", "1"]) == 0
+    return root
+
+
+def test_train_and_evaluate_write_the_promised_files_and_keys(data, runs, tmp_path):
+    run = runs / "m1"
+    for name in ("train_config.json", "checkpoint.safetensors", "checkpoint.json", "history.json", "curves.png",
+                 "bundle/bundle.json", "bundle/projection.safetensors", "test/metrics.json", "test/confusion.png",
+                 "test/roc.png"):
+        assert (run / name).is_file(), name
+    assert json.loads((run / "train_config.json").read_text())["seed"] == 1
+    assert main(["evaluate", "--model", str(run / "bundle"), "--data", str(data), "--split", "test",
+                 "--out", str(tmp_path / "ev")]) == 0
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    for key in ("n", "accuracy", "per_class_accuracy", "confusion", "roc_auc", "weapon_recall",
+                "false_positive_rate", "by_pose", "by_slicer", "by_print"):
+        assert key in m, key
+    assert m["n"] > 0 and 0 <= m["accuracy"] <= 1 and len(m["confusion"]) == 3
+    assert sum(map(sum, m["confusion"])) == m["n"]
+    assert m["accuracy"] == json.loads((run / "test" / "metrics.json").read_text())["accuracy"]
+    for png in ("confusion.png", "roc.png"):
+        assert (tmp_path / "ev" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_default_recipe_assembles_an_ensemble_the_detector_runs(data, runs, tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT / "models"))
+    import make_default
+
+    from c3po.detect import Detector
+    from c3po.runtime import load_network
+
+    monkeypatch.setattr(make_default, "RUNS", runs)
+    monkeypatch.setattr(make_default, "OUT", tmp_path / "default")
+    monkeypatch.setattr(make_default, "ROLES", {"projection": ["m1", "m2"]})
+    make_default.assemble(data)
+    make_default.add_novelty(data)
+    meta = json.loads((tmp_path / "default" / "bundle.json").read_text())
+    entry = meta["models"]["projection"]
+    assert entry["weights"] == ["projection.safetensors", "projection-2.safetensors"]
+    members = [json.loads((runs / r / "test" / "metrics.json").read_text()) for r in ("m1", "m2")]
+    assert entry["metrics"]["train_seconds"] == pytest.approx(sum(m["train_seconds"] for m in members), abs=0.11)
+    assert [m["accuracy"] for m in entry["metrics"]["members"]] == [m["accuracy"] for m in members]
+    assert (runs / "ensemble" / "test" / "confusion.png").is_file()
+    # the detector averages the two members (no gate before calibration chose its thresholds)
+    entry["novelty"] = {"threshold": [1e9, 1e9]}
+    det = Detector(meta, [load_network(tmp_path / "default", {**entry, "weights": w}) for w in entry["weights"]])
+    assert len(det.nets) == 2 and len(det.novelty) == 2
+    x = np.random.default_rng(0).integers(0, 255, (2, 3, 64, 64), dtype=np.uint8)
+    want = np.mean([net(x.astype(np.float32) / 255) for net in det.nets], axis=0)
+    np.testing.assert_allclose(det.infer(x)[0], want, atol=1e-6)
+    assert not np.allclose(det.nets[0](x / 255.0), det.nets[1](x / 255.0)), "members of two seeds differ"
+    assert Detector.from_bundle(tmp_path / "default").novelty is None  # gates come from models/calibrate.py

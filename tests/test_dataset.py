@@ -22,15 +22,19 @@ SHAPES = {
 LAYERS = {"plate": 3, "tower": 25, "bar": 6}
 
 
-@pytest.fixture(scope="module")
-def source(tmp_path_factory):
-    root = tmp_path_factory.mktemp("objects")
-    for name, outline in SHAPES.items():
+def prism_objects(root, shapes: dict, layers: dict):
+    """A folder source in ``root``: per class of ``shapes``, four prisms of its outlines."""
+    for name, outline in shapes.items():
         (root / name).mkdir()
         for i in range(4):
             pts = [(100 + x, 100 + y) for x, y in outline(i)]
-            (root / name / f"{name}{i}.gcode").write_text(prism_gcode(pts, LAYERS[name], height=0.3, spacing=1.0))
+            (root / name / f"{name}{i}.gcode").write_text(prism_gcode(pts, layers[name], height=0.3, spacing=1.0))
     return root
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    return prism_objects(tmp_path_factory.mktemp("objects"), SHAPES, LAYERS)
 
 
 def config(source, **kw) -> DatasetConfig:

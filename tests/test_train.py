@@ -2,15 +2,16 @@
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from c3po.cli import main
 from c3po.dataset import DatasetConfig, build
-from tests.test_render import prism_gcode
+from tests.test_dataset import prism_objects
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]
 # three labels on plain prisms (no shape here is anything but a prism), four objects each
 OUTLINES = {
     "pistol": lambda i: [(0, 0), (40 + 4 * i, 0), (40 + 4 * i, 5), (0, 5)],
@@ -22,12 +23,7 @@ LAYERS = {"pistol": 6, "mug": 25, "gear": 3}
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("objects")
-    for name, outline in OUTLINES.items():
-        (root / name).mkdir()
-        for i in range(4):
-            pts = [(100 + x, 100 + y) for x, y in outline(i)]
-            (root / name / f"{name}{i}.gcode").write_text(prism_gcode(pts, LAYERS[name], height=0.3, spacing=1.0))
+    root = prism_objects(tmp_path_factory.mktemp("objects"), OUTLINES, LAYERS)
     out = tmp_path_factory.mktemp("ds") / "tiny"
     cfg = DatasetConfig.from_preset("c3po", source=str(root), proj_size=64, cam_size=32, scale=0.002,
                                     per_class=4000, shard_objects=3, seq_max_frames=10)

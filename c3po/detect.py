@@ -98,7 +98,11 @@ class Detector:
         #: per member (weapon class means, precision, threshold), or None: no gate
         self.novelty: list[tuple] | None = None
         if gate and all("novelty.means" in net.weights for net in nets):
-            limits = np.broadcast_to(np.asarray(gate["threshold"], float), len(nets))
+            limits = np.asarray(gate["threshold"], float).reshape(-1)
+            if len(limits) not in (1, len(nets)):
+                raise ModelError(f"bundle: {len(limits)} novelty thresholds for {len(nets)} members; "
+                                 "recalibrate it (models/calibrate.py)")
+            limits = np.broadcast_to(limits, len(nets))
             self.novelty = [(net.weights["novelty.means"][self.weapon], net.weights["novelty.precision"], float(t))
                             for net, t in zip(nets, limits)]
         #: objects smaller than this (largest extent so far, mm) are not judged weapons
@@ -227,7 +231,7 @@ class Detector:
     def _replay(self, tp: Toolpath, batch: int = 8) -> tuple[list[Look], Footprint, tuple | None]:
         """Looks, the plate's footprint and, when the last layer was looked at, its
         (probs, objects). Which layers are looked at depends on their heights only, so
-        looks are rendered ``batch`` at a time and classified in one network call."""
+        looks are rendered ``batch`` at a time and classified in one call of each network."""
         policy = _Policy(self)
         n = tp.n_layers
         ends = np.searchsorted(tp.layer, np.arange(1, n + 1, dtype=tp.layer.dtype))

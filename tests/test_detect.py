@@ -192,17 +192,20 @@ def test_an_ensemble_averages_its_members_each_behind_its_own_gate(det):
 
     images = det.parts(parse_gcode(PISTOL))[0]
     probs, dist = det.infer(images)
-    members = [Detector(det.bundle, [net], det.path) for net in det.nets]
-    for member, gate in zip(members, det.novelty):
-        member.novelty = [gate]
+    entry = det.bundle["models"]["projection"]
+    members = [Detector({**det.bundle, "models": {"projection": {**entry, "novelty": {"threshold": limit}}}}, [net])
+               for net, (_, _, limit) in zip(det.nets, det.novelty)]
     each = [member.infer(images) for member in members]
     assert np.allclose(probs, np.mean([p for p, _ in each], axis=0), atol=1e-6)
     assert np.allclose(dist, np.mean([d for _, d in each], axis=0))
     one = each[0][0][:, det.weapon].sum(1)
     assert one.max() > 0.9, "the sample pistol is a weapon to the first member"
-    pair = Detector(det.bundle, [det.nets[0]] * 2, det.path)
-    means, precision, limit = det.novelty[0]
-    pair.novelty = [(means, precision, limit), (means, precision, 0.0)]  # the second member's gate shut
+    limit = det.novelty[0][2]
+    pair = Detector({**det.bundle, "models": {"projection": {**entry, "novelty": {"threshold": [limit, 0.0]}}}},
+                    [det.nets[0]] * 2)  # the second member's gate shut
+    with pytest.raises(ModelError, match="3 novelty thresholds for 2 members"):
+        Detector({**det.bundle, "models": {"projection": {**entry, "novelty": {"threshold": [1, 2, 3]}}}},
+                 det.nets[:1] * 2)
     both = pair.infer(images)[0]
     assert np.allclose(both[:, det.weapon].sum(1), one / 2, atol=1e-5)  # one vote for weapon, one against
     assert np.allclose(both.sum(1), 1)

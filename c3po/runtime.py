@@ -193,9 +193,8 @@ def load_networks(bundle_dir: str | Path, entry: dict) -> list[Network]:
 
 def ensemble_probs(nets: list[Network], x: np.ndarray, batch: int = 256) -> np.ndarray:
     """(N, classes): the members' probabilities of inputs ``x`` (uint8, N first), averaged."""
-    x = np.asarray(x)
     return np.concatenate([np.mean([net(x[i : i + batch].astype(np.float32) / 255) for net in nets], axis=0)
-                           for i in range(0, len(x), batch)]) if len(x) else np.zeros((0, 0))
+                           for i in range(0, len(x), batch)])
 
 
 def _walk(layers: list[dict]):

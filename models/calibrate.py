@@ -311,7 +311,7 @@ def main() -> None:
 
     bundle_path = Path(args.bundle) / "bundle.json"
     det = _recorder(args.bundle)
-    members = len(weight_files(json.loads(bundle_path.read_text())["models"]["projection"]))
+    members = len(weight_files(det.bundle["models"]["projection"]))
     gated = det.novelty is not None  # open while recording; its threshold is chosen below
     recorded, weapon, setup = [[] for _ in range(members)], [], []
     for slicer in args.slicers.split(","):

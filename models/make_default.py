@@ -46,7 +46,14 @@ DATA = "c3po16"  # the c3po preset as built here (one folder per recipe, caches 
 #: stop weapons earlier at as few false stops on the calibration prints (MODEL_CARD.md)
 MEMBERS = 2
 MEMBER_EPOCHS = 10
-ROLES = {"projection": [f"multiview{'' if i == 0 else f'-{i + 1}'}" for i in range(MEMBERS)],
+
+
+def numbered(name: str, i: int) -> str:
+    """The ``i``-th member's name (from 0): ``name``, ``name-2``, ``name-3``, ..."""
+    return name if i == 0 else f"{name}-{i + 1}"
+
+
+ROLES = {"projection": [numbered("multiview", i) for i in range(MEMBERS)],
          "camera": ["sequence"], "lenet5": ["lenet5"]}  # role -> run folders
 
 
@@ -126,7 +133,7 @@ def assemble(data: Path) -> None:
         entry = next(iter(meta["models"].values()))
         entry["classes"] = meta["classes"]  # lenet5 has the 61k study's ten, the others add "other"
         classes = classes or meta["classes"]  # the bundle's classes: the projection model's
-        files = [f"{role}{'' if i == 0 else f'-{i + 1}'}.safetensors" for i in range(len(runs))]
+        files = [f"{numbered(role, i)}.safetensors" for i in range(len(runs))]
         for run, name in zip(runs, files):
             shutil.copy(RUNS / run / "bundle" / entry["weights"], OUT / name)
         tests = [json.loads((RUNS / run / "test" / "metrics.json").read_text()) for run in runs]

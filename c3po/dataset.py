@@ -249,13 +249,14 @@ def random_settings(rng: np.random.Generator) -> dict:
 FEATURE_SETTINGS = {"supports": {"supports": True}, "brim": {"brim_width": 6.0}, "raft": {"raft_layers": 3}}
 
 
-def slice_held_out(label: str, index: int, seed: int, setup: str) -> bytes:
+def slice_held_out(label: str, index: int, seed: int, setup: str, rest: str | None = None) -> bytes:
     """G-code of the ``index``-th procedural ``label`` of dataset ``seed`` in a random pose,
     sliced by ``setup``: a slicer; ``SLICER-varied`` for that slicer with random print
     settings (:func:`random_settings`); ``SLICER-tilted``, the same pose tipped 5-90
     degrees about a random horizontal axis; ``SLICER-supports``, ``-brim`` or ``-raft``
     with that scaffolding (:data:`FEATURE_SETTINGS`). Pose and settings draw from seeds of their
-    own, so the held-out sets (calibration prints, the evaluation suite) are reproducible."""
+    own, so the held-out sets (calibration prints, the evaluation suite) are reproducible.
+    ``rest`` fixes how the object rests on the bed (``c3po.shapes.pose.RESTS``)."""
     from c3po.shapes.pose import apply_pose, random_pose
     from c3po.shapes.registry import create_shape
     from c3po.shapes.source import object_seed
@@ -266,7 +267,7 @@ def slice_held_out(label: str, index: int, seed: int, setup: str) -> bytes:
     if extra not in ("", "varied", "tilted", *FEATURE_SETTINGS):
         raise DatasetError(f"unknown setup {setup!r}: SLICER, SLICER-varied, SLICER-tilted or "
                            f"SLICER-{'|'.join(FEATURE_SETTINGS)}")
-    pose = random_pose(np.random.default_rng(key), p_tilt=1.0 if extra == "tilted" else 0.0)
+    pose = random_pose(np.random.default_rng(key), p_tilt=1.0 if extra == "tilted" else 0.0, rest=rest)
     mesh = apply_pose(create_shape(label, object_seed(label, index, seed)), pose)
     if extra == "varied":
         config = SliceConfig(**random_settings(np.random.default_rng([*key, 1])))

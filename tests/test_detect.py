@@ -5,6 +5,7 @@ import json
 import re
 import subprocess
 import sys
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -224,6 +225,17 @@ def test_calibration_averages_members_behind_their_own_gates():
     assert s == pytest.approx([0.7, 0.3])
     with pytest.raises(ValueError, match="different looks"):
         calibrate.combine([[(look, 20)], [(other[:1], 20)]], None)
+
+
+def test_calibration_objects_rest_in_the_generators_shares():
+    sys.path.insert(0, str(ROOT / "models"))
+    import calibrate
+
+    eight = calibrate.rests("pistol", 8)
+    assert sorted(eight) == ["edge", "edge_other", "flat", "flat", "flat", "flat", "flipped", "flipped"]
+    assert eight == calibrate.rests("pistol", 8) and eight != calibrate.rests("rifle", 8)  # an order per class
+    assert len(calibrate.rests("mug", 3)) == 3 and calibrate.rests("mug", 3).count("flat") >= 1
+    assert Counter(calibrate.rests("gear", 16)) == {"flat": 8, "flipped": 4, "edge": 2, "edge_other": 2}
 
 
 def test_objects_smaller_than_any_weapon_are_not_judged_weapons(det):

@@ -1,12 +1,14 @@
 """The procedural object library: registry, generators, poses, plates, sources, sheet."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
 import trimesh
 
 from c3po.errors import DatasetError, MeshError
 from c3po.shapes import CLEAR_CLASSES, WEAPON_CLASSES, create_shape, is_weapon, list_shapes, register_shape
-from c3po.shapes.pose import BED, RESTS, Pose, apply_pose, plate, random_pose
+from c3po.shapes.pose import BED, REST_SHARES, RESTS, Pose, apply_pose, plate, random_pose
 from c3po.shapes.source import ObjectSpec, iter_objects
 
 DEFAULT = ["pistol", "revolver", "rifle", "drill", "hair_dryer", "stapler", "hammer", "wrench", "mug", "gear"]
@@ -72,6 +74,19 @@ def test_random_pose_covers_rests_angles_and_scales():
     angles, scales = np.array([p.angle for p in poses]), np.array([p.scale for p in poses])
     assert 0 <= angles.min() < 20 and 340 < angles.max() < 360
     assert 0.5 <= scales.min() < 0.55 and 1.45 < scales.max() <= 1.5
+
+
+def test_a_fixed_rest_keeps_the_drawn_angle_scale_and_tilt():
+    for k in range(50):
+        drawn = random_pose(np.random.default_rng(k), p_tilt=1.0)
+        for rest in RESTS:
+            fixed = random_pose(np.random.default_rng(k), p_tilt=1.0, rest=rest)
+            assert fixed == Pose(rest, drawn.angle, drawn.scale, drawn.tilt, drawn.tilt_dir)
+    shares = Counter(random_pose(np.random.default_rng(k)).rest for k in range(4000))
+    for rest, share in REST_SHARES.items():  # the documented shares are what is drawn
+        assert abs(shares[rest] / 4000 - share) < 0.025, (rest, shares)
+    with pytest.raises(MeshError, match="unknown rest 'upside'"):
+        random_pose(np.random.default_rng(0), rest="upside")
 
 
 def test_tilted_poses_tip_the_same_pose_and_leave_untilted_draws_alone():

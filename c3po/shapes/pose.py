@@ -37,14 +37,21 @@ class Pose:
         return f"tilted:{base}:{self.tilt:.1f}:{self.tilt_dir:.1f}" if self.tilt else base
 
 
-def random_pose(rng: np.random.Generator, p_edge: float = 0.25, scale=(0.5, 1.5), p_tilt: float = 0.0) -> Pose:
+#: the share of each rest that :func:`random_pose` draws (with its default ``p_edge``)
+REST_SHARES = {"flat": 0.75 * 0.7, "flipped": 0.75 * 0.3, "edge": 0.125, "edge_other": 0.125}
+
+
+def random_pose(rng: np.random.Generator, p_edge: float = 0.25, scale=(0.5, 1.5), p_tilt: float = 0.0,
+                rest: str | None = None) -> Pose:
     """A pose as people print: mostly flat (or flipped), sometimes on an edge, any angle;
     a share ``p_tilt`` of them tipped 5-90 degrees about a random horizontal axis (drawn
-    last, so ``p_tilt=0`` draws exactly the poses it always did)."""
-    if rng.random() < p_edge:
-        rest = "edge" if rng.random() < 0.5 else "edge_other"
-    else:
-        rest = "flat" if rng.random() < 0.7 else "flipped"
+    last, so ``p_tilt=0`` draws exactly the poses it always did). ``rest`` fixes the
+    rest; the angle, scale and tilt are those drawn without it."""
+    edge, pick = rng.random() < p_edge, rng.random()
+    if rest is None:
+        rest = ("edge" if pick < 0.5 else "edge_other") if edge else ("flat" if pick < 0.7 else "flipped")
+    elif rest not in RESTS:
+        raise MeshError(f"unknown rest {rest!r}; use one of {', '.join(RESTS)}")
     pose = Pose(rest, float(rng.uniform(0, 360)), float(rng.uniform(*scale)))
     if p_tilt and rng.random() < p_tilt:
         pose = Pose(rest, pose.angle, pose.scale, float(rng.uniform(5, 90)), float(rng.uniform(0, 180)))

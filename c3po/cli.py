@@ -99,7 +99,8 @@ def cmd_dataset_build(args: argparse.Namespace) -> int:
 
     cfg = DatasetConfig.from_preset(args.preset, per_class=args.per_class, source=args.source, slicer=args.slicer,
                                     seed=args.seed, scale=args.scale, slice_cache=args.slice_cache,
-                                    proj_images=args.proj_images, seq_frames=args.seq_frames,
+                                    proj_images=args.proj_images, proj_partial=args.proj_partial,
+                                    seq_frames=args.seq_frames,
                                     vary_settings=args.vary_settings or None, canonical=args.canonical or None,
                                     tilt=args.tilt,
                                     classes=args.classes.split(",") if args.classes else None)
@@ -207,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
     d.add_argument("--scale", type=float, default=None, help="build this fraction of the preset (default: 1)")
     d.add_argument("--proj-images", type=int, default=None, help="projections in all, before --scale (default: preset's)")
+    d.add_argument("--proj-partial", type=float, default=None, help="share of the extra projection poses drawn "
+                   "from a partly printed object (default: preset's)")
     d.add_argument("--vary-settings", action="store_true",
                    help="slice each object with its own random print settings (layer height, width, walls, infill)")
     d.add_argument("--seq-frames", type=int, default=None, help="camera frames in all, before --scale (default: preset's)")

@@ -135,6 +135,8 @@ class DatasetConfig:
             raise DatasetError(f"--scale {cfg.scale}: give a fraction in (0, 1]")
         if not 0 <= cfg.tilt <= 1:
             raise DatasetError(f"--tilt {cfg.tilt}: give a share of the objects in [0, 1]")
+        if not 0 <= cfg.proj_partial <= 1:
+            raise DatasetError(f"--proj-partial {cfg.proj_partial}: give a share of the poses in [0, 1]")
         return cfg
 
     def to_json(self) -> dict:

@@ -142,6 +142,10 @@ def test_bad_preset_settings_are_refused_with_the_flag_named():
     with pytest.raises(DatasetError, match="--tilt 1.5"):
         DatasetConfig.from_preset("c3po", tilt=1.5)
     assert DatasetConfig.from_preset("c3po", tilt=0.35).tilt == 0.35 and DatasetConfig.from_preset("c3po").tilt == 0
+    with pytest.raises(DatasetError, match="--proj-partial -0.1"):
+        DatasetConfig.from_preset("c3po", proj_partial=-0.1)
+    assert DatasetConfig.from_preset("c3po", proj_partial=0.75).proj_partial == 0.75
+    assert DatasetConfig.from_preset("c3po").proj_partial == 0.5
 
 
 def test_unreadable_object_is_reported_not_fatal(source, tmp_path):

@@ -91,7 +91,7 @@ def model_metrics(det: Detector) -> dict[str, float]:
 @st.cache_resource(show_spinner=False, max_entries=2)
 def load_detector(key: str) -> Detector:
     """The detector of bundle ``key`` (see :func:`model_key`)."""
-    return Detector.from_bundle(key.rsplit("@", 1)[0])
+    return Detector.from_bundle(key.rsplit("@", 1)[0]).warm_up()
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

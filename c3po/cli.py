@@ -44,7 +44,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     """Judge files; exit 0 nothing flagged, 1 something flagged, 2 an error."""
     from c3po.detect import Detector
 
-    det = Detector.from_bundle(args.model, threshold=args.threshold)
+    det = Detector.from_bundle(args.model, threshold=args.threshold).warm_up()  # ms: each file's own cost
     flagged = failed = False
     w = max([40, *map(len, args.files)])  # the file column fits the longest name
     if not args.json:

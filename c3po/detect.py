@@ -38,6 +38,11 @@ from c3po.toolpath import Toolpath
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "models" / "default"
 _IDENTITY = np.array([1.0, 0.0])  # cos, sin of no turn about Z (c3po._raster.extrude_stats)
+#: a 10 mm square, two layers: enough G-code to run every stage once (see Detector.warm_up)
+WARMUP = "G21\nG90\nM82\n" + "".join(
+    f"G1 Z{z:.1f} F9000\nG1 X0 Y0\nG1 X10 Y0 E{k + 1}\nG1 X10 Y10 E{k + 2}\nG1 X0 Y10 E{k + 3}\nG1 X0 Y0 E{k + 4}\n"
+    for k, z in ((0, 0.2), (4, 0.4))
+)
 DEFAULT_POLICY = {"step_mm": 1.0, "step_frac": 0.1, "ema": 0.5, "min_height_mm": 2.0,
                   "rules": [{"threshold": 0.5, "hold": 2}]}
 
@@ -126,6 +131,16 @@ class Detector:
             stream = bundle.setdefault("stream", {})
             stream["rules"] = [{**r, "threshold": threshold} for r in stream.get("rules", DEFAULT_POLICY["rules"])]
         return cls(bundle, nets, path)
+
+    def warm_up(self) -> Detector:
+        """Run every stage once on a tiny print (:data:`WARMUP`), so that loading numba's
+        compiled code (about a second) does not fall on the first file scanned or the first
+        line of a print."""
+        self.scan(WARMUP.encode(), name="<warm-up>")
+        sd = self.stream("<warm-up>")
+        sd.feed(WARMUP)
+        sd.close()
+        return self
 
     # ---- classification ---------------------------------------------------------------
 

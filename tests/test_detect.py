@@ -10,7 +10,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from c3po.detect import DEFAULT_BUNDLE, Detector
+from c3po.detect import DEFAULT_BUNDLE, WARMUP, Detector
 from c3po.errors import ModelError
 from tests.conftest import ROOT
 
@@ -33,6 +33,16 @@ def test_shipped_model_flags_pistol_and_clears_mug(det):
     assert mug.flag_layer is None and mug.flag_fraction is None
     assert set(gun.probs) == set(det.classes) and sum(gun.probs.values()) == pytest.approx(1, abs=1e-3)
     assert gun.curve and gun.curve[-1]["flagged"] and not any(c["flagged"] for c in mug.curve)
+
+
+def test_warm_up_runs_every_stage_and_leaves_verdicts_alone(det):
+    before = det.scan(PISTOL)
+    square = det.scan(WARMUP.encode())
+    assert square.layers == 2 and square.verdict == "clear"  # a 10 mm square: smaller than any weapon
+    assert det.warm_up() is det
+    after = det.scan(PISTOL)
+    assert (after.verdict, after.flag_layer, after.score, after.curve) == (
+        before.verdict, before.flag_layer, before.score, before.curve)
 
 
 @pytest.mark.parametrize("path", [PISTOL, MUG], ids=["pistol", "mug"])

@@ -57,11 +57,6 @@ TAGS = {"source:plugin", "plugin:c3po"}
 # line makes OctoPrint read on through the file under its job lock, so the job would run
 # to its end instead of being cancelled; a harmless command ends each iteration.
 STOPPED = ("M117 c3po stopped this print",)
-# Two layers of a 10 mm square: the first scan compiles the parser and renderer; do it at start.
-WARMUP = "G21\nG90\nM82\n" + "".join(
-    f"G1 Z{z:.1f} F9000\nG1 X0 Y0\nG1 X10 Y0 E{k + 1}\nG1 X10 Y10 E{k + 2}\nG1 X0 Y10 E{k + 3}\nG1 X0 Y0 E{k + 4}\n"
-    for k, z in ((0, 0.2), (4, 0.4))
-)
 
 
 class RefusedUpload(AbstractFileWrapper):
@@ -152,10 +147,7 @@ class C3POPlugin(
         det = self._detector
         if det is not None:
             try:
-                det.scan(WARMUP.encode(), name="<warm-up>")
-                sd = det.stream("<warm-up>")
-                sd.feed(WARMUP)
-                sd.close()
+                det.warm_up()
             except Exception:  # noqa: BLE001
                 self._logger.exception("c3po: warm-up scan failed")
 

@@ -71,6 +71,8 @@ def cold_cli(path: Path, runs: int = 3) -> dict:
         t = time.perf_counter()
         out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
         walls.append(time.perf_counter() - t)
+        if not out.stdout.strip():  # exit 1 only means flagged; no JSON line means it failed
+            raise SystemExit(f"{' '.join(cmd)} printed nothing (exit {out.returncode}): {out.stderr[-500:]}")
         ms.append(json.loads(out.stdout.splitlines()[-1])["ms"])
     return {"process_wall_s": round(float(np.median(walls)), 3), "file_ms": round(float(np.median(ms)), 1),
             "one_core": bool(pin)}

@@ -120,7 +120,7 @@ def robustness(items: list[dict], model: str | None) -> dict:
         if not it["slicer"].endswith("-tilted"):  # scaffolding (some objects need no support: then the same)
             variants.append(("comments_stripped", dataclasses.replace(tp, aux=np.zeros_like(tp.aux))))
         for how, path in variants:
-            v = det.scan(path)
+            v = det.scan(path, curve=False)
             rows.setdefault(it["slicer"], {}).setdefault(how, []).append((it["label"], v, Path(it["path"]).name))
     out = {}
     for setup, hows in rows.items():

@@ -221,15 +221,20 @@ class Detector:
     def stream(self, name: str = "<stream>") -> StreamDetector:
         return StreamDetector(self, name)
 
-    def scan(self, source, name: str | None = None) -> Verdict:
+    def scan(self, source, name: str | None = None, curve: bool = True) -> Verdict:
         """Judge a whole file: G-code (path, bytes; .gz too), a mesh (sliced first) or a
-        parsed toolpath."""
+        parsed toolpath.
+
+        ``curve=False`` (``c3po scan``) looks only where the decision needs it (see
+        :meth:`_skim`): the verdict, score and ``flag_layer`` are the same, the verdict's
+        ``curve`` holds only the looks taken.
+        """
         t0 = time.perf_counter()
         name = name or (str(source) if isinstance(source, (str, Path)) else "<bytes>")
         tp = load_toolpath(source, name).object_moves()  # supports, skirts, brims, rafts are not judged
         if not tp.extrude.any():
             raise GcodeError(f"{name}: no extruding moves of an object; nothing would be printed")
-        looks, footprint, final = self._replay(tp)
+        looks, footprint, final = self._replay(tp) if curve or not self._skimmable() else self._skim(tp)
         probs, objects = final if final is not None else self.classify(tp, footprint)
         flag = next((lk.layer for lk in looks if lk.flagged), None)
         return Verdict(
@@ -243,22 +248,32 @@ class Detector:
         """The streaming policy over a parsed toolpath's layers (what a live print sees)."""
         return self._replay(tp)[0]
 
+    def _judge(self, tp: Toolpath, layers: list[int], footprint: Footprint | None) -> list[tuple]:
+        """(probs, objects) of the print after each of ``layers`` (ascending, 0-based),
+        rendered together and classified in one call of each network. ``footprint``
+        (brought up to each prefix in turn) or None: a new one for each."""
+        ends = np.searchsorted(tp.layer, np.asarray(layers, tp.layer.dtype) + 1)
+        parts = [self.parts(tp.take(0, int(e)), footprint) for e in ends]
+        probs, dist = self.infer(np.concatenate([p[0] for p in parts]))
+        offsets = np.cumsum([0] + [len(p[0]) for p in parts])
+        return [self._pick(probs[lo:hi], dist[lo:hi], moves, sizes)
+                for (_, moves, sizes), lo, hi in zip(parts, offsets, offsets[1:])]
+
+    def _due(self, tp: Toolpath) -> list[int]:
+        """The layers (0-based) after which the policy looks; they depend on heights only."""
+        policy, n = _Policy(self), tp.n_layers
+        return [k for k in range(n) if policy.due(float(tp.layer_z[k]), last=k == n - 1)]
+
     def _replay(self, tp: Toolpath, batch: int = 8) -> tuple[list[Look], Footprint, tuple | None]:
         """Looks, the plate's footprint and, when the last layer was looked at, its
-        (probs, objects). Which layers are looked at depends on their heights only, so
-        looks are rendered ``batch`` at a time and classified in one call of each network."""
+        (probs, objects). Looks are judged ``batch`` at a time."""
         policy = _Policy(self)
         n = tp.n_layers
-        ends = np.searchsorted(tp.layer, np.arange(1, n + 1, dtype=tp.layer.dtype))
-        due = [k for k in range(n) if policy.due(float(tp.layer_z[k]), last=k == n - 1)]
+        due = self._due(tp)
         footprint, looks, final = Footprint(), [], None
         for b in range(0, len(due), batch):
             ks = due[b : b + batch]
-            parts = [self.parts(tp.take(0, int(ends[k])), footprint) for k in ks]
-            probs, dist = self.infer(np.concatenate([p[0] for p in parts]))
-            offsets = np.cumsum([0] + [len(p[0]) for p in parts])
-            for k, (_, moves, sizes), lo, hi in zip(ks, parts, offsets, offsets[1:]):
-                judged = self._pick(probs[lo:hi], dist[lo:hi], moves, sizes)
+            for k, judged in zip(ks, self._judge(tp, ks, footprint)):
                 look = policy.update(k + 1, float(tp.layer_z[k]), judged, last=k == n - 1)
                 looks.append(look)
                 if k == n - 1:
@@ -266,6 +281,69 @@ class Detector:
                 if look.flagged:
                     return looks, footprint, final
         return looks, footprint, final
+
+    def _skimmable(self) -> bool:
+        """Whether :meth:`_skim` gives the replay's decision: no smoothing (each look's
+        decision rests on its own window of looks) and every rule holds 2 looks or more."""
+        rules = self.policy["rules"]
+        return self.policy["ema"] == 1.0 and bool(rules) and min(r["hold"] for r in rules) >= 2
+
+    def _skim(self, tp: Toolpath, batch: int = 8) -> tuple[list[Look], Footprint, tuple | None]:
+        """:meth:`_replay`'s decision from fewer looks (needs :meth:`_skimmable`).
+
+        Without smoothing, look j stops the print when some rule's ``hold`` looks ending at
+        j all score at least its threshold. With ``short`` the smallest hold, every run of
+        ``short`` looks in a row holds one look j with j % short == short - 1: judge those
+        first (in order, ``batch`` at a time), and the other looks only near one that
+        scores at least the lowest threshold. A window with a look left unjudged holds a
+        judged one under every threshold, so it cannot stop the print. A clear print
+        costs about 1/short of the looks; the looks near a hit are judged with new
+        footprints (the running one only moves forward).
+        """
+        rules = self.policy["rules"]
+        short, long = min(r["hold"] for r in rules), max(r["hold"] for r in rules)
+        low = min(r["threshold"] for r in rules)
+        due = self._due(tp)
+        m = len(due)
+        judged: list[tuple | None] = [None] * m
+        scores = np.full(m, np.nan)  # NaN: not judged; compares false with any threshold
+        footprint = Footprint()
+
+        def judge(js: list[int], fp: Footprint | None) -> None:
+            for j, jd in zip(js, self._judge(tp, [due[j] for j in js], fp)):
+                judged[j], scores[j] = jd, self._score(jd[0])
+
+        def stops(j: int) -> bool:
+            return any(j + 1 >= r["hold"] and bool((scores[j + 1 - r["hold"] : j + 1] >= r["threshold"]).all())
+                       for r in rules)
+
+        strided = [j for j in range(m) if j % short == short - 1 or j == m - 1]
+        decided, flag = 0, None  # windows ending before ``decided`` do not stop the print
+        for b in range(0, len(strided), batch):
+            ks = strided[b : b + batch]
+            judge(ks, footprint)
+            near = sorted({i for k in ks if k < m - 1 and scores[k] >= low
+                           for i in range(max(k - long + 1, 0), min(k + long, m - 1)) if judged[i] is None})
+            for c in range(0, len(near), batch):
+                judge(near[c : c + batch], None)
+            upto = min(ks[-1], m - 2)  # the last look is judged by the final threshold, not the rules
+            flag = next((j for j in range(decided, upto + 1) if stops(j)), None)
+            if flag is not None:
+                break
+            decided = upto + 1
+        end = flag if flag is not None else m - 1
+        looks = [Look(due[j] + 1, round(float(tp.layer_z[due[j]]), 4), round(float(scores[j]), 4),
+                      round(float(scores[j]), 4), j == flag, max(judged[j][1], key=lambda o: o["score"],
+                                                                 default={}).get("distance"))
+                 for j in range(end + 1) if judged[j] is not None]
+        final = judged[m - 1] if flag is None else None
+        if flag is None:
+            looks[-1].flagged = scores[m - 1] >= self.threshold
+        return looks, footprint, final
+
+    def _score(self, probs: np.ndarray) -> float:
+        """A look's weapon score: its most weapon-like object's (0 when there is none)."""
+        return float(np.nan_to_num(probs[self.weapon].sum()))
 
 
 class _Policy:
@@ -295,7 +373,7 @@ class _Policy:
         """Take a look's (probs, objects) (see :meth:`Detector.classify`)."""
         p = self.p
         probs, objects = judged
-        score = float(np.nan_to_num(probs[self.det.weapon].sum()))
+        score = self.det._score(probs)
         top = max(objects, key=lambda o: o["score"], default={})
         a = p["ema"]
         self.smoothed = score if self.smoothed is None else a * score + (1 - a) * self.smoothed

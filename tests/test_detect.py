@@ -72,6 +72,65 @@ def test_streaming_matches_scan_whatever_the_chunks(det, path):
     assert [lk[0] for lk in results[0][1]] == [c["layer"] for c in whole.curve]
 
 
+def test_scan_without_curve_decides_as_the_full_replay(det):
+    """``c3po scan`` (curve=False) judges only the looks its decision needs: same verdict,
+    score and stop as the full replay, on stopping rules that bite at different layers."""
+    from c3po.gcode import parse_gcode
+
+    for path in (PISTOL, MUG):
+        tp = parse_gcode(path)
+        scores = [c["score"] for c in det.scan(tp).curve]
+        quantiles = np.quantile(scores, [0.2, 0.5, 0.8])
+        policies = [det.policy["rules"]] + [[{"threshold": float(q), "hold": h}] for q in quantiles for h in (2, 3)]
+        policies.append([{"threshold": float(quantiles[2]), "hold": 4}, {"threshold": float(quantiles[1]), "hold": 2}])
+        stops = set()
+        for rules in policies:
+            d = Detector(det.bundle, det.nets, det.path)
+            d.policy = {**det.policy, "ema": 1.0, "rules": rules}
+            full, skim = d.scan(tp), d.scan(tp, curve=False)
+            assert (skim.verdict, skim.flag_layer, skim.label) == (full.verdict, full.flag_layer, full.label), rules
+            assert skim.score == pytest.approx(full.score, abs=1e-6) and skim.probs == full.probs
+            by_layer = {c["layer"]: c for c in full.curve}
+            assert skim.curve and all(by_layer[c["layer"]] == c for c in skim.curve), rules
+            if full.flag_layer is None:  # a clear print: about one look in ``short``
+                short = min(r["hold"] for r in rules)
+                assert len(skim.curve) <= len(full.curve) // short + 1 + 2 * max(r["hold"] for r in rules)
+            stops.add(full.flag_layer)
+        assert len(stops) >= 3, stops  # the rules above stop the print at different layers (or never)
+
+
+def test_skimming_equals_the_policy_on_any_scores(det):
+    """The skipping argument of ``Detector._skim`` against the policy itself, on random
+    score sequences and rules (the networks replaced by the sequence)."""
+    from c3po.gcode import parse_gcode
+
+    tp = parse_gcode(PISTOL)
+    rng = np.random.default_rng(7)
+    weapon = int(np.flatnonzero(det.weapon)[0])
+    clear = int(np.flatnonzero(~det.weapon)[0])
+    for trial in range(300):
+        seq = rng.uniform(0, 1, tp.n_layers) ** rng.uniform(0.2, 3)
+        d = Detector(det.bundle, det.nets, det.path)
+        rules = [{"threshold": float(rng.uniform(0.3, 0.95)), "hold": int(rng.integers(2, 6))}
+                 for _ in range(int(rng.integers(1, 4)))]
+        d.policy = {**det.policy, "ema": 1.0, "rules": rules, "step_frac": float(rng.uniform(0, 0.2))}
+
+        def fake(tp_, layers, footprint, seq=seq):
+            out = []
+            for k in layers:
+                p = np.zeros(len(det.classes))
+                p[weapon], p[clear] = seq[k], 1 - seq[k]
+                out.append((p, [{"score": float(seq[k]), "distance": None}]))
+            return out
+
+        d._judge = fake
+        full, skim = d._replay(tp)[0], d._skim(tp)[0]
+        flag = next((lk.layer for lk in full if lk.flagged), None)
+        assert next((lk.layer for lk in skim if lk.flagged), None) == flag, (trial, rules)
+        assert {lk.layer for lk in skim} <= {lk.layer for lk in full}
+        assert skim[-1].layer == full[-1].layer and skim[-1].score == full[-1].score
+
+
 def test_gun_among_other_objects_on_a_plate_is_flagged(det, tmp_path):
     from c3po.shapes.pose import plate
     from c3po.shapes.registry import create_shape

@@ -233,7 +233,7 @@ class C3POPlugin(
     @staticmethod
     def _scan(det, source, name: str) -> dict:
         try:
-            return verdict_dict(det.scan(source, name=name))
+            return verdict_dict(det.scan(source, name=name, curve=False))
         except C3POError as exc:
             return {"verdict": "error", "error": str(exc)}
 

@@ -266,13 +266,12 @@ class Detector:
 
     def _replay(self, tp: Toolpath, batch: int = 8) -> tuple[list[Look], Footprint, tuple | None]:
         """Looks, the plate's footprint and, when the last layer was looked at, its
-        (probs, objects). Looks are judged ``batch`` at a time."""
+        (probs, objects). Looks are judged up to ``batch`` at a time (:func:`_batches`)."""
         policy = _Policy(self)
         n = tp.n_layers
         due = self._due(tp)
         footprint, looks, final = Footprint(), [], None
-        for b in range(0, len(due), batch):
-            ks = due[b : b + batch]
+        for ks in _batches(due, batch):
             for k, judged in zip(ks, self._judge(tp, ks, footprint)):
                 look = policy.update(k + 1, float(tp.layer_z[k]), judged, last=k == n - 1)
                 looks.append(look)
@@ -294,7 +293,7 @@ class Detector:
         Without smoothing, look j stops the print when some rule's ``hold`` looks ending at
         j all score at least its threshold. With ``short`` the smallest hold, every run of
         ``short`` looks in a row holds one look j with j % short == short - 1: judge those
-        first (in order, ``batch`` at a time), and the other looks only near one that
+        first (in order, up to ``batch`` at a time), and the other looks only near one that
         scores at least the lowest threshold. A window with a look left unjudged holds a
         judged one under every threshold, so it cannot stop the print. A clear print
         costs about 1/short of the looks; the looks near a hit are judged with new
@@ -319,8 +318,7 @@ class Detector:
 
         strided = [j for j in range(m) if j % short == short - 1 or j == m - 1]
         decided, flag = 0, None  # windows ending before ``decided`` do not stop the print
-        for b in range(0, len(strided), batch):
-            ks = strided[b : b + batch]
+        for ks in _batches(strided, batch):
             judge(ks, footprint)
             near = sorted({i for k in ks if k < m - 1 and scores[k] >= low
                            for i in range(max(k - long + 1, 0), min(k + long, m - 1)) if judged[i] is None})
@@ -433,6 +431,15 @@ class StreamDetector:
                 new.append(self._policy.update(int(layer.layer[-1]) + 1, z, judged, last))
         self.looks += new
         return new
+
+
+def _batches(items: list, largest: int):
+    """``items`` in slices of 2, 4, ... up to ``largest``: a print stopped at its first
+    looks is not charged a whole batch of later ones."""
+    i, size = 0, min(2, largest)
+    while i < len(items):
+        yield items[i : i + size]
+        i, size = i + size, min(2 * size, largest)
 
 
 def load_toolpath(source, name: str) -> Toolpath:

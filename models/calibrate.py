@@ -110,10 +110,11 @@ def prints(per_class: int, slicers: list[str]) -> list[tuple[str, Path]]:
 
 
 #: look schedules searched: (min_height_mm, step_mm, step_frac) of c3po.detect's policy
-SCHEDULES = [(m, s, f) for m in (1.0, 1.5, 2.0) for s in (0.3, 0.5, 0.75, 1.0) for f in (0.08, 0.1, 0.12, 0.15)]
-#: a schedule may take at most this many looks of a print as tall as the bed (250 mm at
-#: 0.2 mm layers): the worst case of a whole-file scan (a tall print judged clear) stays
-#: as fast as with the first shipped schedule (2 mm, 1 mm, 10%)
+SCHEDULES = [(m, s, f) for m in (1.0, 1.5, 2.0) for s in (0.3, 0.5, 0.75, 1.0)
+             for f in (0.05, 0.06, 0.08, 0.1, 0.12, 0.15)]
+#: a whole-file scan may judge at most this many looks of a clear print as tall as the bed
+#: (250 mm at 0.2 mm layers, :func:`looks_judged`): the worst case of ``c3po scan`` stays
+#: as fast as with the first shipped schedule (2 mm, 1 mm, 10%: 39 looks, all judged)
 MAX_LOOKS = 39
 #: the recording schedule: every layer from 0.6 mm up, so that any searched schedule is
 #: simulated exactly
@@ -135,6 +136,13 @@ def due_layers(zs: np.ndarray, schedule) -> np.ndarray:
 
 def looks_on_bed_height(schedule, height: float = 250.0, layer: float = 0.2) -> int:
     return len(due_layers(np.arange(1, int(round(height / layer)) + 1) * layer, schedule))
+
+
+def looks_judged(looks: int, ema: float, short: int) -> int:
+    """Of a clear print's ``looks``, how many ``c3po scan`` judges: all, or, without
+    smoothing, one in ``short`` (the policy's smallest hold) and the last
+    (c3po.detect.Detector._skim)."""
+    return looks if ema != 1.0 else -(-looks // short)
 
 
 def first_flags(scores: np.ndarray, thresholds, holds) -> np.ndarray:
@@ -217,12 +225,15 @@ def choose(records, stressed, weapon: np.ndarray, thr_final: float, progress: bo
     the same with the finished print's verdict, weapons stopped while printing, the same
     with odds lowered, clear prints stopped with odds raised)."""
     best = None
-    schedules = [s for s in SCHEDULES if looks_on_bed_height(s) <= MAX_LOOKS]
-    for schedule, ema in tqdm(list(itertools.product(schedules, [0.5, 0.7, 1.0])), desc="policies",
-                              disable=not progress):
+    bed = {s: looks_on_bed_height(s) for s in SCHEDULES}
+    jobs = [(s, ema) for s, ema in itertools.product(SCHEDULES, [0.5, 0.7, 1.0])
+            if looks_judged(bed[s], ema, max(HOLDS)) <= MAX_LOOKS]
+    for schedule, ema in tqdm(jobs, desc="policies", disable=not progress):
         table, final = flag_fractions(records, schedule, ema, thr_final)
         table_s, final_s = flag_fractions(stressed, schedule, ema, thr_final)
         for rules in candidates():
+            if looks_judged(bed[schedule], ema, min(HOLDS[h] for _, h in rules)) > MAX_LOOKS:
+                continue
             rows, cols = zip(*rules)
             printing = np.fmin.reduce(table[:, rows, cols], axis=1)  # the earliest rule stops the print
             before_end = np.mean(~np.isnan(printing[weapon]))  # stopped while printing
@@ -362,6 +373,8 @@ def main() -> None:
         "false_positive_rate": round(float(fpr), 4), "false_positive_rate_odds_raised": round(float(stressed_fpr), 4),
         "odds_margin": ODDS_MARGIN, "median_flag_fraction": round(med, 4),
         "looks_on_bed_height": looks_on_bed_height(schedule),
+        "looks_judged_on_bed_height": looks_judged(looks_on_bed_height(schedule), ema,
+                                                   min(HOLDS[h] for _, h in rules)),
         "by_setup": by_setup(ff, ff_printing, weapon, setup)}
     bundle_path.write_text(json.dumps(bundle, indent=1))
     print(f"novelty gate {gates}; policy {policy}: calibration recall {recall:.3f} ({before_end:.3f} while printing, "

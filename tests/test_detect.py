@@ -99,6 +99,21 @@ def test_scan_without_curve_decides_as_the_full_replay(det):
         assert len(stops) >= 3, stops  # the rules above stop the print at different layers (or never)
 
 
+def test_calibration_counts_the_looks_a_scan_judges(det):
+    """models/calibrate.py bounds the looks ``c3po scan`` judges of a clear print: its
+    count must be the detector's own, for every hold, with and without smoothing."""
+    sys.path.insert(0, str(ROOT / "models"))
+    import calibrate
+
+    for ema in (1.0, 0.7):
+        for hold in (2, 3, 5):
+            d = Detector(det.bundle, det.nets, det.path)
+            d.policy = {**det.policy, "ema": ema, "rules": [{"threshold": 2.0, "hold": hold}]}
+            every, judged = len(d.scan(MUG).curve), len(d.scan(MUG, curve=False).curve)
+            assert judged == calibrate.looks_judged(every, ema, hold), (ema, hold)
+            assert judged < every if ema == 1.0 else judged == every
+
+
 def test_skimming_equals_the_policy_on_any_scores(det):
     """The skipping argument of ``Detector._skim`` against the policy itself, on random
     score sequences and rules (the networks replaced by the sequence)."""

@@ -336,7 +336,7 @@ class Detector:
                  for j in range(end + 1) if judged[j] is not None]
         final = judged[m - 1] if flag is None else None
         if flag is None:
-            looks[-1].flagged = scores[m - 1] >= self.threshold
+            looks[-1].flagged = bool(scores[m - 1] >= self.threshold)
         return looks, footprint, final
 
     def _score(self, probs: np.ndarray) -> float:

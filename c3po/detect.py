@@ -322,8 +322,8 @@ class Detector:
             judge(ks, footprint)
             near = sorted({i for k in ks if k < m - 1 and scores[k] >= low
                            for i in range(max(k - long + 1, 0), min(k + long, m - 1)) if judged[i] is None})
-            for c in range(0, len(near), batch):
-                judge(near[c : c + batch], None)
+            for js in _batches(near, batch):
+                judge(js, None)
             upto = min(ks[-1], m - 2)  # the last look is judged by the final threshold, not the rules
             flag = next((j for j in range(decided, upto + 1) if stops(j)), None)
             if flag is not None:
@@ -331,8 +331,7 @@ class Detector:
             decided = upto + 1
         end = flag if flag is not None else m - 1
         looks = [Look(due[j] + 1, round(float(tp.layer_z[due[j]]), 4), round(float(scores[j]), 4),
-                      round(float(scores[j]), 4), j == flag, max(judged[j][1], key=lambda o: o["score"],
-                                                                 default={}).get("distance"))
+                      round(float(scores[j]), 4), j == flag, _top_distance(judged[j][1]))
                  for j in range(end + 1) if judged[j] is not None]
         final = judged[m - 1] if flag is None else None
         if flag is None:
@@ -372,7 +371,6 @@ class _Policy:
         p = self.p
         probs, objects = judged
         score = self.det._score(probs)
-        top = max(objects, key=lambda o: o["score"], default={})
         a = p["ema"]
         self.smoothed = score if self.smoothed is None else a * score + (1 - a) * self.smoothed
         self.hits = [h + 1 if self.smoothed >= r["threshold"] else 0 for h, r in zip(self.hits, p["rules"])]
@@ -380,7 +378,7 @@ class _Policy:
             self.flagged = max(score, self.smoothed) >= self.det.threshold
         else:
             self.flagged = any(h >= r["hold"] for h, r in zip(self.hits, p["rules"]))
-        return Look(layer, round(z, 4), round(score, 4), round(self.smoothed, 4), self.flagged, top.get("distance"))
+        return Look(layer, round(z, 4), round(score, 4), round(self.smoothed, 4), self.flagged, _top_distance(objects))
 
 
 class StreamDetector:
@@ -431,6 +429,11 @@ class StreamDetector:
                 new.append(self._policy.update(int(layer.layer[-1]) + 1, z, judged, last))
         self.looks += new
         return new
+
+
+def _top_distance(objects: list[dict]) -> float | None:
+    """The most weapon-like object's feature distance (None without objects or a gate)."""
+    return max(objects, key=lambda o: o["score"], default={}).get("distance")
 
 
 def _batches(items: list, largest: int):

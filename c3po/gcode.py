@@ -69,7 +69,10 @@ class Scanner:
     the result depends only on the bytes, never on how they were split.
     """
 
-    def __init__(self, name: str = "<gcode>", arc_tolerance: float = ARC_TOLERANCE, max_line: int = MAX_LINE):
+    def __init__(self, name: str = "<gcode>", arc_tolerance: float = ARC_TOLERANCE, max_line: int = MAX_LINE,
+                 size_hint: int = 0):
+        """``size_hint``: the bytes the whole file is expected to hold (0: unknown); the
+        output is then sized from the lines per byte seen so far, once, not by doubling."""
         if not arc_tolerance > 0:
             raise GcodeError(f"arc_tolerance must be > 0 mm, got {arc_tolerance}")
         self.name = name
@@ -77,9 +80,11 @@ class Scanner:
         self.max_line = int(max_line)
         self.st, self.ist = _scan.new_state()
         self.n = 0
-        self._arrays = _alloc(1 << 12)
+        self._arrays = _alloc(1 << 14)
         self._pending = b""  # an incomplete last line, kept for the next feed
         self._started = False
+        self.size_hint = int(size_hint)
+        self._fed = 0  # bytes scanned, pending ones included
 
     def feed(self, data: bytes, final: bool = False) -> None:
         """Scan ``data`` (any split of the file's bytes); ``final`` marks the end."""
@@ -90,10 +95,7 @@ class Scanner:
                 return
             data = self._check_head(data)
         buf = self._pending + data if self._pending else data
-        # at most one move per line (arcs aside): size the output once, not by doubling
-        need = self.n + buf.count(b"\n") + _scan.MAX_ARC_SEGMENTS + 2
-        if need > len(self._arrays["e"]):
-            self._arrays = _grow(self._arrays, self.n, max(need, len(self._arrays["e"]) * 3 // 2))
+        self._fed += len(data)
         arr = np.frombuffer(buf, np.uint8) if HAVE_NUMBA else bytes(buf)
         pos, end = 0, len(buf)
         while True:
@@ -104,12 +106,22 @@ class Scanner:
                 self.n, self.arc_tolerance, self.max_line,
             )
             if reason == _scan.R_FULL:
-                self._arrays = _grow(a, self.n, 2 * len(a["e"]))
+                self._arrays = _grow(a, self.n, self._capacity(self._fed - end + pos))
             elif reason == _scan.R_ERROR:
                 self._raise()
             else:
                 break
         self._pending = bytes(buf[pos:]) if pos < end else b""
+
+    def _capacity(self, scanned: int) -> int:
+        """Moves to make room for when the output is full, ``scanned`` bytes in: the
+        whole file's at the lines per byte so far (at most one move per line, arcs aside)
+        when its size is known, so the output is copied about once; else twice as many."""
+        cap = len(self._arrays["e"])
+        rest = self.size_hint - scanned
+        if rest <= 0 or self.lines == 0:
+            return 2 * cap
+        return max(int(self.n + rest * self.lines / scanned * 1.1), cap) + _scan.MAX_ARC_SEGMENTS + 2
 
     def _check_head(self, data: bytes) -> bytes:
         self._started = True
@@ -200,6 +212,22 @@ def _open(source, name: str) -> tuple[BinaryIO, str]:
     return raw, str(name)
 
 
+def _size_hint(source, raw) -> int:
+    """The bytes a file on disk will give: its size, or a gzip file's recorded length
+    (ISIZE, the last member's length mod 2**32: only a hint). 0 when unknown."""
+    if not isinstance(source, (str, os.PathLike)):
+        return 0
+    try:
+        size = os.path.getsize(source)
+        if not isinstance(raw, _Gunzip):
+            return size
+        with open(source, "rb") as f:
+            f.seek(max(size - 4, 0))
+            return int.from_bytes(f.read(4), "little")
+    except OSError:
+        return 0
+
+
 class _Gunzip:
     """A gzip stream (one or more members) read in large pieces: the inflater (ISA-L
     where installed, else zlib) then works without the GIL for a whole piece, unlike
@@ -245,13 +273,13 @@ def parse_gcode(
     Reads in chunks, so memory is the output arrays plus one chunk.
     """
     if isinstance(source, (bytes, bytearray, memoryview)) and bytes(source[:2]) != b"\x1f\x8b":
-        sc = Scanner(name, arc_tolerance)
+        sc = Scanner(name, arc_tolerance, size_hint=len(source))
         if len(source) == 0:
             raise GcodeError(f"{name}: the file is empty; give a G-code file with moves")
         sc.feed(bytes(source), final=True)
         return sc.finish()
     raw, name = _open(source, name)
-    sc = Scanner(name, arc_tolerance)
+    sc = Scanner(name, arc_tolerance, size_hint=_size_hint(source, raw))
     total = 0
     reader = _ReadAhead(raw, name)
     try:

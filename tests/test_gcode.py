@@ -503,3 +503,17 @@ def test_gzip_reads_the_same_with_plain_zlib(tmp_path, monkeypatch):
     assert parse_gcode(two).equals(fast) and fast.equals(parse_gcode(text))
     with pytest.raises(GcodeError, match="cannot read"):
         parse_gcode(two[:-10])
+
+
+@pytest.mark.parametrize("hint", [0, 0.001, 0.5, 1.0, 100.0])
+def test_scanner_size_hint_only_sizes_the_output(hint):
+    """The size hint (a file's length, or a .gz file's recorded one) sizes the output
+    once; a hint far too small or too large still gives the same moves."""
+    text = b"".join(f"G1 X{i % 50} Y{i % 7} Z{i // 5000 * 0.2:.1f} E{0.1 * i:.2f}\n".encode() for i in range(60_000))
+    whole = parse_gcode(text)
+    sc = Scanner(size_hint=int(hint * len(text)))
+    for i in range(0, len(text), 1 << 16):
+        sc.feed(text[i : i + (1 << 16)])
+    sc.feed(b"", final=True)
+    got = sc.finish()
+    assert got.equals(whole) and len(got) > 50_000 and got.n_layers == 12

@@ -54,7 +54,9 @@ def _slice_unseen(job) -> tuple[str, str | None]:
 
 
 def unseen(per_class: int, slicers=SLICERS, workers: int = 2) -> list[dict]:
-    """[{path, label, slicer}] for ``per_class`` unseen objects of every class."""
+    """[{path, label, slicer, rest}] for ``per_class`` unseen objects of every class
+    (``rest``: how the object lies on the bed, c3po.shapes.pose.RESTS)."""
+    from c3po.dataset import held_out_pose
     from c3po.shapes.registry import list_shapes
 
     jobs = [(label, i, s) for s in slicers for label in list_shapes() for i in range(per_class)]
@@ -65,7 +67,8 @@ def unseen(per_class: int, slicers=SLICERS, workers: int = 2) -> list[dict]:
         if err:
             print(f"suite: {label} {i} with {s} failed: {err}")
         else:
-            items.append({"path": path, "label": label, "slicer": s})
+            rest = held_out_pose(label, i, SUITE_SEED, s).rest
+            items.append({"path": path, "label": label, "slicer": s, "rest": rest})
     return items
 
 

@@ -251,6 +251,18 @@ def random_settings(rng: np.random.Generator) -> dict:
 FEATURE_SETTINGS = {"supports": {"supports": True}, "brim": {"brim_width": 6.0}, "raft": {"raft_layers": 3}}
 
 
+def held_out_pose(label: str, index: int, seed: int, setup: str, rest: str | None = None):
+    """The pose :func:`slice_held_out` gives the ``index``-th ``label`` of ``seed`` in ``setup``."""
+    from c3po.shapes.pose import random_pose
+
+    extra = setup.partition("-")[2]
+    if extra not in ("", "varied", "tilted", *FEATURE_SETTINGS):
+        raise DatasetError(f"unknown setup {setup!r}: SLICER, SLICER-varied, SLICER-tilted or "
+                           f"SLICER-{'|'.join(FEATURE_SETTINGS)}")
+    rng = np.random.default_rng([seed, zlib.crc32(label.encode()), index])
+    return random_pose(rng, p_tilt=1.0 if extra == "tilted" else 0.0, rest=rest)
+
+
 def slice_held_out(label: str, index: int, seed: int, setup: str, rest: str | None = None) -> bytes:
     """G-code of the ``index``-th procedural ``label`` of dataset ``seed`` in a random pose,
     sliced by ``setup``: a slicer; ``SLICER-varied`` for that slicer with random print
@@ -259,17 +271,14 @@ def slice_held_out(label: str, index: int, seed: int, setup: str, rest: str | No
     with that scaffolding (:data:`FEATURE_SETTINGS`). Pose and settings draw from seeds of their
     own, so the held-out sets (calibration prints, the evaluation suite) are reproducible.
     ``rest`` fixes how the object rests on the bed (``c3po.shapes.pose.RESTS``)."""
-    from c3po.shapes.pose import apply_pose, random_pose
+    from c3po.shapes.pose import apply_pose
     from c3po.shapes.registry import create_shape
     from c3po.shapes.source import object_seed
     from c3po.slicer import SliceConfig, slice_mesh
 
     key = [seed, zlib.crc32(label.encode()), index]
     backend, _, extra = setup.partition("-")
-    if extra not in ("", "varied", "tilted", *FEATURE_SETTINGS):
-        raise DatasetError(f"unknown setup {setup!r}: SLICER, SLICER-varied, SLICER-tilted or "
-                           f"SLICER-{'|'.join(FEATURE_SETTINGS)}")
-    pose = random_pose(np.random.default_rng(key), p_tilt=1.0 if extra == "tilted" else 0.0, rest=rest)
+    pose = held_out_pose(label, index, seed, setup, rest)
     mesh = apply_pose(create_shape(label, object_seed(label, index, seed)), pose)
     if extra == "varied":
         config = SliceConfig(**random_settings(np.random.default_rng([*key, 1])))

@@ -21,6 +21,7 @@ layer at which a live print would be stopped.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -61,6 +62,7 @@ class Verdict:
     objects: list[dict] = field(default_factory=list)
     curve: list[dict] = field(default_factory=list)  # streaming looks: layer, z, score, smoothed
     ms: float = 0.0
+    looks: int = 0  # looks rendered and judged (curve=False: some by the ensemble's first member alone)
 
     @property
     def flag_fraction(self) -> float | None:
@@ -178,16 +180,20 @@ class Detector:
         if not len(images):
             return np.zeros((0, len(self.classes))), np.zeros(0)
         x = images.astype(np.float32) / 255.0
-        probs, dists = [], []
-        for i, net in enumerate(self.nets):
-            f = net.features(x)
-            p = net.classify(f)
-            if self.novelty is not None:
-                means, precision, threshold = self.novelty[i]
-                dists.append(novelty.distance(f, means, precision))
-                self._clear(p, dists[-1] > threshold)
-            probs.append(p)
-        return np.mean(probs, axis=0), np.mean(dists, axis=0) if dists else np.full(len(images), np.nan)
+        return _mean([self._member(x, i) for i in range(len(self.nets))])
+
+    def _member(self, x: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Member ``i``'s gated probabilities (P, K) of images ``x`` (float, 0-1) and
+        feature distances (P,) (NaN without a novelty gate)."""
+        net = self.nets[i]
+        f = net.features(x)
+        p = net.classify(f)
+        if self.novelty is None:
+            return p, np.full(len(x), np.nan)
+        means, precision, threshold = self.novelty[i]
+        d = novelty.distance(f, means, precision)
+        self._clear(p, d > threshold)
+        return p, d
 
     def _clear(self, probs: np.ndarray, which: np.ndarray) -> None:
         """Move the weapon probability of objects ``which`` to the clear classes, in place."""
@@ -234,39 +240,64 @@ class Detector:
         tp = load_toolpath(source, name).object_moves()  # supports, skirts, brims, rafts are not judged
         if not tp.extrude.any():
             raise GcodeError(f"{name}: no extruding moves of an object; nothing would be printed")
-        looks, footprint, final = self._replay(tp) if curve or not self._skimmable() else self._skim(tp)
+        looks, footprint, final, taken = self._replay(tp) if curve or not self._skimmable() else self._skim(tp)
         probs, objects = final if final is not None else self.classify(tp, footprint)
         flag = next((lk.layer for lk in looks if lk.flagged), None)
         return Verdict(
             file=name, verdict="clear" if flag is None else "weapon",
             label=self.classes[int(probs.argmax())], score=float(probs[self.weapon].sum()), layers=tp.n_layers,
             flag_layer=flag, probs={c: round(float(p), 4) for c, p in zip(self.classes, probs)}, objects=objects,
-            curve=[asdict(lk) for lk in looks], ms=(time.perf_counter() - t0) * 1e3,
+            curve=[asdict(lk) for lk in looks], ms=(time.perf_counter() - t0) * 1e3, looks=taken,
         )
 
     def replay(self, tp: Toolpath) -> list[Look]:
         """The streaming policy over a parsed toolpath's layers (what a live print sees)."""
         return self._replay(tp)[0]
 
-    def _judge(self, tp: Toolpath, layers: list[int], footprint: Footprint | None) -> list[tuple]:
+    def _judge(self, tp: Toolpath, layers: list[int], footprint: Footprint | None,
+               below: list[float] | None = None) -> list[tuple | None]:
         """(probs, objects) of the print after each of ``layers`` (ascending, 0-based),
         rendered together and classified in one call of each network. ``footprint``
-        (brought up to each prefix in turn) or None: a new one for each."""
+        (brought up to each prefix in turn) or None: a new one for each.
+
+        ``below`` (one value per look): a look is left to the first member alone, and is
+        None, when that member shows the ensemble's score stays under its value: with M
+        members and the first scoring s, no object's mean weapon score can exceed
+        (s + M - 1) / M.
+        """
         ends = np.searchsorted(tp.layer, np.asarray(layers, tp.layer.dtype) + 1)
         parts = [self.parts(tp.take(0, int(e)), footprint) for e in ends]
-        probs, dist = self.infer(np.concatenate([p[0] for p in parts]))
-        offsets = np.cumsum([0] + [len(p[0]) for p in parts])
-        return [self._pick(probs[lo:hi], dist[lo:hi], moves, sizes)
-                for (_, moves, sizes), lo, hi in zip(parts, offsets, offsets[1:])]
+        images = np.concatenate([p[0] for p in parts])
+        spans = list(itertools.pairwise(np.cumsum([0] + [len(p[0]) for p in parts])))
+        if not len(images):
+            return [self._pick(np.zeros((0, len(self.classes))), np.zeros(0), [], np.zeros(0)) for _ in parts]
+        x = images.astype(np.float32) / 255.0
+        m = len(self.nets)
+        first = self._member(x, 0)
+        full = range(len(parts))
+        if below is not None and m > 1:
+            full = [k for k, ((_, moves, sizes), (lo, hi)) in enumerate(zip(parts, spans))
+                    if self._score(self._pick(first[0][lo:hi], first[1][lo:hi], moves, sizes)[0])
+                    >= m * below[k] - (m - 1)]
+        rows = np.concatenate([np.arange(*spans[k]) for k in full] + [np.zeros(0, int)])
+        probs, dist = _mean([(first[0][rows], first[1][rows])] + [self._member(x[rows], i) for i in range(1, m)])
+        out: list[tuple | None] = [None] * len(parts)
+        at = 0
+        for k in full:
+            (_, moves, sizes), n = parts[k], spans[k][1] - spans[k][0]
+            out[k] = self._pick(probs[at : at + n], dist[at : at + n], moves, sizes)
+            at += n
+        return out
 
     def _due(self, tp: Toolpath) -> list[int]:
         """The layers (0-based) after which the policy looks; they depend on heights only."""
         policy, n = _Policy(self), tp.n_layers
         return [k for k in range(n) if policy.due(float(tp.layer_z[k]), last=k == n - 1)]
 
-    def _replay(self, tp: Toolpath, batch: int = 8) -> tuple[list[Look], Footprint, tuple | None]:
-        """Looks, the plate's footprint and, when the last layer was looked at, its
-        (probs, objects). Looks are judged up to ``batch`` at a time (:func:`_batches`)."""
+    def _replay(self, tp: Toolpath, batch: int = 8) -> tuple[list[Look], Footprint, tuple | None, int]:
+        """Looks, the plate's footprint, when the last layer was looked at its (probs,
+        objects), and the number of looks. Looks are judged up to ``batch`` at a time
+        (:func:`_batches`)."""
         policy = _Policy(self)
         n = tp.n_layers
         due = self._due(tp)
@@ -278,8 +309,8 @@ class Detector:
                 if k == n - 1:
                     final = judged
                 if look.flagged:
-                    return looks, footprint, final
-        return looks, footprint, final
+                    return looks, footprint, final, len(looks)
+        return looks, footprint, final, len(looks)
 
     def _skimmable(self) -> bool:
         """Whether :meth:`_skim` gives the replay's decision: no smoothing (each look's
@@ -287,7 +318,7 @@ class Detector:
         rules = self.policy["rules"]
         return self.policy["ema"] == 1.0 and bool(rules) and min(r["hold"] for r in rules) >= 2
 
-    def _skim(self, tp: Toolpath, batch: int = 8) -> tuple[list[Look], Footprint, tuple | None]:
+    def _skim(self, tp: Toolpath, batch: int = 8) -> tuple[list[Look], Footprint, tuple | None, int]:
         """:meth:`_replay`'s decision from fewer looks (needs :meth:`_skimmable`).
 
         Without smoothing, look j stops the print when some rule's ``hold`` looks ending at
@@ -297,7 +328,9 @@ class Detector:
         scores at least the lowest threshold. A window with a look left unjudged holds a
         judged one under every threshold, so it cannot stop the print. A clear print
         costs about 1/short of the looks; the looks near a hit are judged with new
-        footprints (the running one only moves forward).
+        footprints (the running one only moves forward). A look that the ensemble's first
+        member alone shows to stay under the lowest threshold is not run through the
+        others (:meth:`_judge`'s ``below``); it is known, but not in the curve.
         """
         rules = self.policy["rules"]
         short, long = min(r["hold"] for r in rules), max(r["hold"] for r in rules)
@@ -305,12 +338,13 @@ class Detector:
         due = self._due(tp)
         m = len(due)
         judged: list[tuple | None] = [None] * m
-        scores = np.full(m, np.nan)  # NaN: not judged; compares false with any threshold
+        scores = np.full(m, np.nan)  # NaN: not judged, -inf: under ``low``; both compare false
         footprint = Footprint()
 
         def judge(js: list[int], fp: Footprint | None) -> None:
-            for j, jd in zip(js, self._judge(tp, [due[j] for j in js], fp)):
-                judged[j], scores[j] = jd, self._score(jd[0])
+            below = [-np.inf if j == m - 1 else low for j in js]  # the last look's score is the verdict's
+            for j, jd in zip(js, self._judge(tp, [due[j] for j in js], fp, below)):
+                judged[j], scores[j] = jd, -np.inf if jd is None else self._score(jd[0])
 
         def stops(j: int) -> bool:
             return any(j + 1 >= r["hold"] and bool((scores[j + 1 - r["hold"] : j + 1] >= r["threshold"]).all())
@@ -321,7 +355,7 @@ class Detector:
         for ks in _batches(strided, batch):
             judge(ks, footprint)
             near = sorted({i for k in ks if k < m - 1 and scores[k] >= low
-                           for i in range(max(k - long + 1, 0), min(k + long, m - 1)) if judged[i] is None})
+                           for i in range(max(k - long + 1, 0), min(k + long, m - 1)) if np.isnan(scores[i])})
             for js in _batches(near, batch):
                 judge(js, None)
             upto = min(ks[-1], m - 2)  # the last look is judged by the final threshold, not the rules
@@ -336,7 +370,7 @@ class Detector:
         final = judged[m - 1] if flag is None else None
         if flag is None:
             looks[-1].flagged = bool(scores[m - 1] >= self.threshold)
-        return looks, footprint, final
+        return looks, footprint, final, int(np.count_nonzero(~np.isnan(scores[: end + 1])))
 
     def _score(self, probs: np.ndarray) -> float:
         """A look's weapon score: its most weapon-like object's (0 when there is none)."""
@@ -429,6 +463,11 @@ class StreamDetector:
                 new.append(self._policy.update(int(layer.layer[-1]) + 1, z, judged, last))
         self.looks += new
         return new
+
+
+def _mean(runs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The members' (probs, distances), averaged."""
+    return np.mean([p for p, _ in runs], axis=0), np.mean([d for _, d in runs], axis=0)
 
 
 def _top_distance(objects: list[dict]) -> float | None:

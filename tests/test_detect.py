@@ -94,7 +94,8 @@ def test_scan_without_curve_decides_as_the_full_replay(det):
             assert skim.curve and all(by_layer[c["layer"]] == c for c in skim.curve), rules
             if max(c["score"] for c in full.curve[:-1]) < min(r["threshold"] for r in rules) - 1e-4:
                 short = min(r["hold"] for r in rules)  # no look near a threshold: one in ``short`` and the last
-                assert len(skim.curve) == -(-len(full.curve) // short) < len(full.curve), rules
+                assert skim.looks == -(-len(full.curve) // short) < len(full.curve) == full.looks, rules
+            assert len(skim.curve) <= skim.looks <= full.looks == len(full.curve)
             stops.add(full.flag_layer)
         assert len(stops) >= 3, stops  # the rules above stop the print at different layers (or never)
 
@@ -109,9 +110,40 @@ def test_calibration_counts_the_looks_a_scan_judges(det):
         for hold in (2, 3, 5):
             d = Detector(det.bundle, det.nets, det.path)
             d.policy = {**det.policy, "ema": ema, "rules": [{"threshold": 2.0, "hold": hold}]}
-            every, judged = len(d.scan(MUG).curve), len(d.scan(MUG, curve=False).curve)
+            every, judged = d.scan(MUG).looks, d.scan(MUG, curve=False).looks
             assert judged == calibrate.looks_judged(every, ema, hold), (ema, hold)
             assert judged < every if ema == 1.0 else judged == every
+
+
+def test_first_member_only_leaves_looks_that_stay_under(det):
+    """``_judge``'s ``below``: a look left to the ensemble's first member must score under
+    the bound with every member; the other looks are judged as without it."""
+    from c3po.gcode import parse_gcode
+
+    from c3po.runtime import Network
+
+    assert len(det.nets) > 1, "the shipped model is an ensemble"
+    second = det.nets[1]
+    bias = second.weights["fc2.bias"].copy()
+    bias[det.classes.index("pistol")] += 30.0  # a second member that calls everything a pistol
+    odd = Detector(det.bundle, [det.nets[0], Network(second.layers, {**second.weights, "fc2.bias": bias})], det.path)
+    skipped = kept = 0
+    for d, path in ((det, PISTOL), (det, MUG), (odd, MUG)):
+        tp = parse_gcode(path)
+        layers = d._due(tp)
+        full = d._judge(tp, layers, None)
+        scores = np.array([d._score(p) for p, _ in full])
+        for b in (0.05, 0.3, 0.6, 0.94):
+            part = d._judge(tp, layers, None, below=[b] * len(layers))
+            for f, p, sc in zip(full, part, scores):
+                if p is None:
+                    assert sc < b
+                    skipped += 1
+                else:
+                    np.testing.assert_allclose(p[0], f[0], atol=1e-6)
+                    assert [o["label"] for o in p[1]] == [o["label"] for o in f[1]]
+                    kept += 1
+    assert skipped > 20 and kept > 20, (skipped, kept)
 
 
 def test_skimming_equals_the_policy_on_any_scores(det):
@@ -130,9 +162,12 @@ def test_skimming_equals_the_policy_on_any_scores(det):
                  for _ in range(int(rng.integers(1, 4)))]
         d.policy = {**det.policy, "ema": 1.0, "rules": rules, "step_frac": float(rng.uniform(0, 0.2))}
 
-        def fake(tp_, layers, footprint, seq=seq):
+        def fake(tp_, layers, footprint, below=None, seq=seq):
             out = []
-            for k in layers:
+            for i, k in enumerate(layers):
+                if below is not None and seq[k] < below[i] and rng.random() < 0.7:
+                    out.append(None)  # as a first member that shows the score stays under ``below``
+                    continue
                 p = np.zeros(len(det.classes))
                 p[weapon], p[clear] = seq[k], 1 - seq[k]
                 out.append((p, [{"score": float(seq[k]), "distance": None}]))

@@ -161,12 +161,12 @@ def plot_earliness(scans: list[dict], path: Path) -> None:
         for r, rest in enumerate(REST_SHARES):
             ff = [s["flag_fraction"] for s in guns if s["slicer"] == setup and s["rest"] == rest]
             ax.scatter(r + (k - len(setups) / 2) * 0.08 + rng.uniform(-0.02, 0.02, len(ff)), ff, s=12,
-                       marker="os^Dvx"[k % 6], label=setup if r == 0 else None, alpha=0.7)
+                       marker="os^Dvx"[k % 6], color=f"C{k}", label=setup if r == 0 else None, alpha=0.7)
     for r, rest in enumerate(REST_SHARES):
         ff = [s["flag_fraction"] for s in guns if s["rest"] == rest]
         if ff:
             ax.hlines(np.median(ff), r - 0.35, r + 0.35, color="black", lw=2)
-    ax.axhline(0.25, ls=":", color="grey")
+    ax.axhline(0.25, ls=":", color="grey", label="target: median 0.25")
     ax.set_xticks(range(len(REST_SHARES)),
                   [f"{rest}\n{sum(s['rest'] == rest for s in guns)} prints" for rest in REST_SHARES])
     ax.set_ylabel("share of layers printed when stopped")

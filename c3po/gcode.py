@@ -121,7 +121,9 @@ class Scanner:
         rest = self.size_hint - scanned
         if rest <= 0 or self.lines == 0:
             return 2 * cap
-        return max(int(self.n + rest * self.lines / scanned * 1.1), cap) + _scan.MAX_ARC_SEGMENTS + 2
+        # at most 16x at a time: an estimate from the first few thousand lines, or a wrong
+        # hint, never reserves far more than the moves seen so far
+        return min(max(int(self.n + rest * self.lines / scanned * 1.1), cap), 16 * cap) + _scan.MAX_ARC_SEGMENTS + 2
 
     def _check_head(self, data: bytes) -> bytes:
         self._started = True
@@ -223,9 +225,10 @@ def _size_hint(source, raw) -> int:
             return size
         with open(source, "rb") as f:
             f.seek(max(size - 4, 0))
-            return int.from_bytes(f.read(4), "little")
+            isize = int.from_bytes(f.read(4), "little")
     except OSError:
         return 0
+    return isize if isize <= 64 * size else 0  # G-code deflates 2-16x; more: a truncated file's bytes
 
 
 class _Gunzip:

@@ -163,6 +163,33 @@ def test_wide_lines_of_a_tiny_print_stay_inside_the_ink_buffer():
     assert images[0].any() and images[0, size // 2, size // 2] == 0  # walls drawn, the hole stays open
 
 
+def test_a_move_continues_a_polyline_only_from_where_the_last_one_ended():
+    """The kernel reuses a move's end (in px) as the next move's start only when the next
+    starts exactly there, Z included: a move from the same XY one layer up starts a new
+    polyline in the front and side views, and continues the one in the top view."""
+    from c3po import _raster
+
+    def ink(segments):
+        a = np.array([s for s, _ in segments], np.float32)
+        b = np.array([e for _, e in segments], np.float32)
+        out = np.zeros((3, 2, 36, 36), np.float32)
+        affine = np.zeros((3, 2, 4))
+        for v, (i, j) in enumerate([(0, 1), (0, 2), (1, 2)]):
+            affine[v, 0, i], affine[v, 0, 3] = 1.2, 3.0
+            affine[v, 1, j], affine[v, 1, 3] = -1.2, 29.0
+        _raster.project_ink(a, b, np.ones(len(a), np.bool_), np.array([[0, len(a)]], np.int64), affine,
+                            np.full(3, 0.6), out)
+        return out.sum(1)  # the two buffers samples alternate between, summed as render.py does
+
+    low, up = ((0.0, 1.0, 2.0), (10.3, 1.0, 2.0)), ((10.3, 1.0, 12.0), (20.3, 7.0, 12.0))
+    joined = ((10.3, 1.0, 2.0), (20.3, 7.0, 2.0))  # ``up`` on ``low``'s layer: starts where it ends
+    pair, alone = ink([low, up]), ink([low]) + ink([up])
+    np.testing.assert_allclose(pair[1:], alone[1:], atol=1e-5)  # front, side: a new polyline one layer up
+    np.testing.assert_allclose(pair[0], ink([low, joined])[0], atol=1e-5)  # top: the same path in px
+    assert not np.allclose(pair[0], alone[0], atol=1e-3)  # ... sampled as one polyline
+    assert abs(pair.sum() - alone.sum()) < 0.5 * 3  # ink kept within half a pixel a view
+
+
 def test_extrusion_width_is_estimated_from_e_and_layer_height(square):
     assert extrusion_width(square) == pytest.approx(0.4, rel=0.05)
 

@@ -279,9 +279,11 @@ class Detector:
             full = [k for k, ((_, moves, sizes), (lo, hi)) in enumerate(zip(parts, spans))
                     if self._score(self._pick(first[0][lo:hi], first[1][lo:hi], moves, sizes)[0])
                     >= m * below[k] - (m - 1)]
-        rows = np.concatenate([np.arange(*spans[k]) for k in full] + [np.zeros(0, int)])
-        probs, dist = _mean([(first[0][rows], first[1][rows])] + [self._member(x[rows], i) for i in range(1, m)])
         out: list[tuple | None] = [None] * len(parts)
+        rows = np.concatenate([np.arange(*spans[k]) for k in full] + [np.zeros(0, int)])
+        probs, dist = first[0][rows], first[1][rows]
+        if len(rows) and m > 1:
+            probs, dist = _mean([(probs, dist)] + [self._member(x[rows], i) for i in range(1, m)])
         at = 0
         for k in full:
             (_, moves, sizes), n = parts[k], spans[k][1] - spans[k][0]

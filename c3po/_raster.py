@@ -50,26 +50,18 @@ def project_ink(start, end, extrude, ranges, affine, width_px, ink):
     ly = np.full(n_views, -1.0)
     ux = np.zeros(n_views)
     uy = np.zeros(n_views)
-    prev = -2
     for r in range(ranges.shape[0]):
         for i in range(ranges[r, 0], ranges[r, 1]):
             if not extrude[i]:
                 continue
             ax, ay, az = start[i, 0], start[i, 1], start[i, 2]
             bx, by, bz = end[i, 0], end[i, 1], end[i, 2]
-            # the move starts where the last drawn one ended: its start is that end, in px too
-            joined = i == prev + 1 and ax == end[prev, 0] and ay == end[prev, 1] and az == end[prev, 2]
-            prev = i
             for v in range(n_views):
                 base = np.uint64(2 * v * plane)
                 w = width_px[v]
                 m = affine[v]
-                if joined:
-                    x0 = lx[v]
-                    y0 = ly[v]
-                else:
-                    x0 = min(max(m[0, 0] * ax + m[0, 1] * ay + m[0, 2] * az + m[0, 3], 0.0), hi)
-                    y0 = min(max(m[1, 0] * ax + m[1, 1] * ay + m[1, 2] * az + m[1, 3], 0.0), hi)
+                x0 = min(max(m[0, 0] * ax + m[0, 1] * ay + m[0, 2] * az + m[0, 3], 0.0), hi)
+                y0 = min(max(m[1, 0] * ax + m[1, 1] * ay + m[1, 2] * az + m[1, 3], 0.0), hi)
                 x1 = min(max(m[0, 0] * bx + m[0, 1] * by + m[0, 2] * bz + m[0, 3], 0.0), hi)
                 y1 = min(max(m[1, 0] * bx + m[1, 1] * by + m[1, 2] * bz + m[1, 3], 0.0), hi)
                 d = done[v]

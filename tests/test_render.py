@@ -164,8 +164,7 @@ def test_wide_lines_of_a_tiny_print_stay_inside_the_ink_buffer():
 
 
 def test_a_move_continues_a_polyline_only_from_where_the_last_one_ended():
-    """The kernel reuses a move's end (in px) as the next move's start only when the next
-    starts exactly there, Z included: a move from the same XY one layer up starts a new
+    """Polylines are per view, in px: a move from the same XY one layer up starts a new
     polyline in the front and side views, and continues the one in the top view."""
     from c3po import _raster
 

@@ -72,7 +72,8 @@ class Scanner:
     def __init__(self, name: str = "<gcode>", arc_tolerance: float = ARC_TOLERANCE, max_line: int = MAX_LINE,
                  size_hint: int = 0):
         """``size_hint``: the bytes the whole file is expected to hold (0: unknown); the
-        output is then sized from the lines per byte seen so far, once, not by doubling."""
+        output is then sized from the lines per byte seen so far (:meth:`_capacity`), in
+        a step or two, not by doubling."""
         if not arc_tolerance > 0:
             raise GcodeError(f"arc_tolerance must be > 0 mm, got {arc_tolerance}")
         self.name = name

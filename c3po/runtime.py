@@ -73,16 +73,10 @@ def _conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, pad: int) -> np.ndarray
     if pad:
         x = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
     ho, wo = x.shape[1] - k + 1, x.shape[2] - k + 1
-    if c == 1:  # one channel: k * k shifted copies beat a gather of single floats
-        cols = np.empty((n, ho, wo, k * k), np.float32)
-        for dy in range(k):
-            for dx in range(k):
-                cols[..., dy * k + dx] = x[:, dy : dy + ho, dx : dx + wo, 0]
-    else:
-        cols = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))  # N Ho Wo C k k
-        cols = cols.transpose(0, 1, 2, 4, 5, 3)
-    y = cols.reshape(n * ho * wo, k * k * c) @ w.transpose(0, 2, 3, 1).reshape(o, -1).T
-    y += b  # in place: a new array for the sum costs as much as a small matmul
+    cols = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))  # N Ho Wo C k k
+    cols = cols.transpose(0, 1, 2, 4, 5, 3).reshape(n * ho * wo, k * k * c)
+    y = cols @ w.transpose(0, 2, 3, 1).reshape(o, -1).T
+    y += b  # in place: no second output-sized array
     return y.reshape(n, ho, wo, o)
 
 

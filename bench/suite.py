@@ -7,8 +7,8 @@
   (``SLICER-varied``: layer height, extrusion width, walls, solid layers, infill; see
   ``c3po.dataset.random_settings``);
 * robustness: the same kind of unseen objects tipped 5-90 degrees about a horizontal
-  axis, and sliced by PrusaSlicer and CuraEngine with supports, a brim or a raft
-  (``ROBUSTNESS_SETUPS``);
+  axis, and sliced by PrusaSlicer and CuraEngine with supports, a brim or a raft, and
+  in spiral vase mode (``ROBUSTNESS_SETUPS``);
 * out of distribution: real meshes no generator made — PrusaSlicer's sample shapes and
   OpenSCAD's examples (rendered with ``openscad -o``), sliced by the built-in slicer and
   PrusaSlicer.
@@ -33,7 +33,7 @@ SLICERS = ("builtin", "prusa", "cura", "builtin-varied", "prusa-varied", "cura-v
 #: held-out variations: poses tipped about a horizontal axis (``SLICER-tilted``), and
 #: scaffolding no training print has (c3po.dataset.FEATURE_SETTINGS), by the slicers that make it
 ROBUSTNESS_SETUPS = ("builtin-tilted", "prusa-tilted", "cura-tilted", "prusa-supports", "cura-supports",
-                     "prusa-brim", "cura-brim", "prusa-raft", "cura-raft")
+                     "prusa-brim", "cura-brim", "prusa-raft", "cura-raft", "prusa-vase", "cura-vase")
 SUITE_SEED = 777
 
 

@@ -25,14 +25,16 @@ S_X, S_Y, S_Z, S_E = 0, 1, 2, 3  # logical position (what the file's coordinates
 S_OX, S_OY, S_OZ = 4, 5, 6  # G92 offset: machine = logical + offset
 S_F = 7  # feedrate, mm/min
 S_LZ = 8  # Z of the current layer
-N_FSTATE = 9
+S_LH = 9  # the last step between flat layers (mm; 0 before the second layer)
+N_FSTATE = 10
 
 # int state ist[...]
 I_RELXYZ, I_RELE, I_INCH, I_MOTION, I_TOOL = 0, 1, 2, 3, 4
 I_LAYER, I_HASLAYER, I_LINE, I_RETRACTED = 5, 6, 7, 8
 I_ERR, I_ERRLINE, I_ERRCOL, I_FIRMRETRACTS = 9, 10, 11, 12
 I_AUX = 13  # 1 while the slicer's feature comments say support, skirt, brim, raft or a tower
-N_ISTATE = 14
+I_SPIRAL = 14  # 1 while extruding moves climb a spiral (the last one rose, or followed one that did)
+N_ISTATE = 15
 
 # letters, as indices A=0 .. Z=25
 L_E, L_F, L_I, L_J, L_L, L_P, L_R, L_X, L_Y, L_Z = 4, 5, 8, 9, 11, 15, 17, 23, 24, 25
@@ -48,6 +50,7 @@ MAX_ARC_SEGMENTS = 4096  # with |coords| <= LIMIT_MM and the default tolerance, 
 LIMIT_MM = 10_000.0  # a coordinate beyond 10 m is not a desktop print
 LIMIT_E = 1.0e9  # filament, mm
 MIN_LAYER_DZ = 0.03  # thinner than any FDM layer: a smaller Z step is not a new layer
+SPIRAL_LAYER = 0.2  # mm: one turn of a spiral that rises from the first layer (no flat layer to measure)
 
 
 # feature comments: ";TYPE:Support material" (PrusaSlicer), ";TYPE:SKIRT" (Cura), "; FEATURE: Brim"
@@ -121,16 +124,34 @@ def _emit(
     o_start, o_end, o_e, o_ext, o_feed, o_layer, o_line, o_tool, o_aux, n,
     sx, sy, sz, ex, ey, ez, de, st, ist,
 ):
-    """Append one segment, assigning its layer from the geometry of extrusion."""
+    """Append one segment, assigning its layer from the geometry of extrusion.
+
+    A flat extruding move more than MIN_LAYER_DZ off the current layer's Z starts a
+    layer. A move that rises while it extrudes (spiral vase mode, a helical arc) climbs
+    a spiral, and so does every extruding move after it (slicers write Z to a few
+    decimals, so some steps of a spiral look flat): there a layer starts only once the
+    spiral has climbed one layer height (the last step between flat layers) above the
+    current layer's start, so a layer is one turn, as in a flat print, not one move."""
     moving = sx != ex or sy != ey or sz != ez
     extruding = de > 0.0 and moving
     if extruding:
+        dz = ez - st[S_LZ]
+        if sz != ez:
+            ist[I_SPIRAL] = 1
         if ist[I_HASLAYER] == 0:
             ist[I_HASLAYER] = 1
             st[S_LZ] = ez
-        elif abs(ez - st[S_LZ]) >= MIN_LAYER_DZ:
+        elif ist[I_SPIRAL]:
+            step = st[S_LH] if st[S_LH] > 0.0 else SPIRAL_LAYER
+            if dz >= 0.999 * step or dz <= -MIN_LAYER_DZ:
+                ist[I_LAYER] += 1
+                st[S_LZ] = ez
+                ist[I_SPIRAL] = sz != ez  # a flat move a whole layer up ends the spiral
+        elif abs(dz) >= MIN_LAYER_DZ:
             ist[I_LAYER] += 1
             st[S_LZ] = ez
+            if dz > 0.0:
+                st[S_LH] = dz
     o_start[n, 0] = sx
     o_start[n, 1] = sy
     o_start[n, 2] = sz

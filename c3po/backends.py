@@ -101,6 +101,8 @@ def _prusa_args(cfg) -> list[str]:
         args += ["--brim-width", f"{cfg.brim_width}"]
     if cfg.raft_layers:
         args += ["--raft-layers", str(cfg.raft_layers)]
+    if cfg.vase:  # PrusaSlicer refuses a spiral with more than one wall, infill or a top
+        args += ["--spiral-vase", "--perimeters", "1", "--top-solid-layers", "0", "--fill-density", "0%"]
     return args
 
 
@@ -120,6 +122,8 @@ def _cura_args(cfg) -> list[str]:
         s["brim_width"] = cfg.brim_width
     if cfg.supports:
         s["support_enable"] = ext["support_enable"] = "true"
+    if cfg.vase:
+        s["magic_spiralize"] = "true"
     args = [a for k, v in s.items() for a in ("-s", f"{k}={v}")]
     # Extruder-train settings are not inherited from -s globals: repeat them for extruder 0.
     return args + ["-e0"] + [a for k, v in ext.items() for a in ("-s", f"{k}={v}")]

@@ -247,8 +247,10 @@ def random_settings(rng: np.random.Generator) -> dict:
 
 
 #: held-out setups ``SLICER-FEATURE``: scaffolding that no training print has (the
-#: detector must judge the object, not its supports, brim or raft)
-FEATURE_SETTINGS = {"supports": {"supports": True}, "brim": {"brim_width": 6.0}, "raft": {"raft_layers": 3}}
+#: detector must judge the object, not its supports, brim or raft), and spiral vase mode
+#: (one wall climbing in a spiral, no infill or top: a hollow shell of the object)
+FEATURE_SETTINGS = {"supports": {"supports": True}, "brim": {"brim_width": 6.0}, "raft": {"raft_layers": 3},
+                    "vase": {"vase": True}}
 
 
 def held_out_pose(label: str, index: int, seed: int, setup: str, rest: str | None = None):
@@ -268,9 +270,9 @@ def slice_held_out(label: str, index: int, seed: int, setup: str, rest: str | No
     sliced by ``setup``: a slicer; ``SLICER-varied`` for that slicer with random print
     settings (:func:`random_settings`); ``SLICER-tilted``, the same pose tipped 5-90
     degrees about a random horizontal axis; ``SLICER-supports``, ``-brim`` or ``-raft``
-    with that scaffolding (:data:`FEATURE_SETTINGS`). Pose and settings draw from seeds of their
-    own, so the held-out sets (calibration prints, the evaluation suite) are reproducible.
-    ``rest`` fixes how the object rests on the bed (``c3po.shapes.pose.RESTS``)."""
+    with that scaffolding; ``SLICER-vase`` in spiral vase mode (:data:`FEATURE_SETTINGS`).
+    Pose and settings draw from seeds of their own, so the held-out sets (calibration
+    prints, the evaluation suite) are reproducible. ``rest`` fixes how the object rests on the bed (``c3po.shapes.pose.RESTS``)."""
     from c3po.shapes.pose import apply_pose
     from c3po.shapes.registry import create_shape
     from c3po.shapes.source import object_seed

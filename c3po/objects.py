@@ -134,29 +134,45 @@ def _label(grid, lab):
 
 @njit(cache=True, nogil=True)
 def _mark(a, b, extrude, layer, i0, i1, cell, origin, grid, bottom, top, start_cell):
-    """Set the grid cells each extruding segment a[j] -> b[j], i0 <= j < i1, crosses
-    (sampled every half cell), widen their layer span, and record the absolute cell of
-    every move's start."""
+    """Set the grid cells each extruding segment a[j] -> b[j], i0 <= j < i1, passes
+    through, widen their layer span, and record the absolute cell of every move's start.
+
+    The cells are walked edge to edge (Amanatides and Woo's traversal), so a segment's
+    cells are 4-connected: a single wall drawn on a diagonal (spiral vase mode, one
+    perimeter without infill) stays one object, where sampling points along it steps
+    from cell to cell through corners."""
     ox, oy = origin[0], origin[1]
     inv = 1.0 / cell
     for j in range(i0, i1):
         ax, ay = a[j, 0] * inv, a[j, 1] * inv  # in cells
-        sx, sy = int(math.floor(ax)), int(math.floor(ay))
-        start_cell[j, 0] = sx
-        start_cell[j, 1] = sy
+        cx, cy = int(math.floor(ax)), int(math.floor(ay))
+        start_cell[j, 0] = cx
+        start_cell[j, 1] = cy
         if not extrude[j]:
             continue
-        dx, dy = b[j, 0] * inv - ax, b[j, 1] * inv - ay
-        n = 0 if int(math.floor(ax + dx)) == sx and int(math.floor(ay + dy)) == sy else \
-            int(math.ceil(2.0 * math.sqrt(dx * dx + dy * dy))) + 1  # within one cell: mark it once
+        bx, by = b[j, 0] * inv, b[j, 1] * inv
+        dx, dy = bx - ax, by - ay
+        sx = 1 if dx > 0.0 else -1
+        sy = 1 if dy > 0.0 else -1
+        # parameter t (0..1 along the segment) of the next vertical / horizontal cell edge
+        tx = ((cx + (sx > 0)) - ax) / dx if dx != 0.0 else np.inf
+        ty = ((cy + (sy > 0)) - ay) / dy if dy != 0.0 else np.inf
+        ddx = abs(1.0 / dx) if dx != 0.0 else np.inf
+        ddy = abs(1.0 / dy) if dy != 0.0 else np.inf
+        steps = abs(int(math.floor(bx)) - cx) + abs(int(math.floor(by)) - cy)
         lay = layer[j]
-        for k in range(n + 1):
-            t = k / n if n else 0.0
-            cy = int(math.floor(ay + dy * t)) - oy
-            cx = int(math.floor(ax + dx * t)) - ox
-            grid[cy, cx] = True
-            bottom[cy, cx] = min(bottom[cy, cx], lay)
-            top[cy, cx] = max(top[cy, cx], lay)
+        for k in range(steps + 1):
+            if k:
+                if tx < ty:
+                    cx += sx
+                    tx += ddx
+                else:
+                    cy += sy
+                    ty += ddy
+            gy, gx = cy - oy, cx - ox
+            grid[gy, gx] = True
+            bottom[gy, gx] = min(bottom[gy, gx], lay)
+            top[gy, gx] = max(top[gy, gx], lay)
 
 
 @njit(cache=True, nogil=True)

@@ -51,6 +51,7 @@ class SliceConfig:
     supports: bool = False  # support material under overhangs (PrusaSlicer, CuraEngine)
     brim_width: float = 0.0  # mm of brim around the first layer (PrusaSlicer, CuraEngine)
     raft_layers: int = 0  # layers of raft under the object (PrusaSlicer; CuraEngine: a raft when > 0)
+    vase: bool = False  # spiral vase mode: one wall climbing in a spiral, no infill, no top (PrusaSlicer, CuraEngine)
     filament_diameter: float = 1.75
     bed: tuple = (220.0, 220.0, 250.0)
     print_speed: float = 50.0
@@ -92,8 +93,9 @@ def slice_mesh(mesh, slicer: str = "builtin", config: SliceConfig | None = None)
                         f"{'x'.join(f'{b:.0f}' for b in config.bed)} mm bed; scale it down "
                         f"(c3po.shapes.pose.apply_pose fits objects to the bed)")
     if slicer == "builtin":
-        if config.supports or config.brim_width or config.raft_layers:
-            raise SlicerError("the built-in slicer makes no supports, brims or rafts; slice with prusa or cura")
+        if config.supports or config.brim_width or config.raft_layers or config.vase:
+            raise SlicerError("the built-in slicer makes no supports, brims, rafts or spiral vases; "
+                              "slice with prusa or cura")
         return _builtin(mesh, config, name)
     if slicer in ("prusa", "cura"):
         from c3po import backends

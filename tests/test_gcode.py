@@ -211,6 +211,44 @@ def test_layers_from_geometry_ignore_travel_and_zhop():
     assert tp.layer.tolist() == [0, 0, 0, 0, 0, 0, 0, 1, 1, 2]  # travel keeps its layer
 
 
+def spiral_gcode(turns: int = 8, rounded: bool = True) -> str:
+    """Two flat 20 mm squares at 0.2 and 0.4 mm, then a spiral vase wall climbing 0.2 mm
+    per turn in 4 moves; ``rounded``: one move of each turn written with the Z of the one
+    before (a slicer's 3-decimal Z makes some spiral steps look flat)."""
+    corners = [(20, 0), (20, 20), (0, 20), (0, 0)]
+    out = ["M83", "G1 Z0.2", "G1 X0 Y0"]
+    out += [f"G1 X{x} Y{y} E1" for x, y in corners]
+    out += ["G1 Z0.4"] + [f"G1 X{x} Y{y} E1" for x, y in corners]
+    z = 0.4
+    for t in range(turns):
+        for k, (x, y) in enumerate(corners):
+            z_next = 0.4 + 0.2 * t + 0.05 * (k + 1)
+            z = z if rounded and k == 1 else z_next
+            out.append(f"G1 X{x} Y{y} Z{z:.3f} E1")
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize("rounded", [False, True])
+def test_a_spiral_vase_wall_has_one_layer_per_turn(rounded):
+    """Moves that climb while they extrude are one spiral: a layer is one turn (0.2 mm,
+    the step between the flat layers before it), not one move."""
+    tp = moves(spiral_gcode(rounded=rounded))
+    assert tp.n_layers == 10  # two flat layers, the eight turns start a layer each 0.2 mm up
+    np.testing.assert_allclose(tp.layer_z, 0.2 * np.arange(1, 11), atol=1e-6)
+    per_layer = np.bincount(tp.layer[tp.extrude])
+    assert per_layer[2:9].tolist() == [4] * 7  # a whole turn, wherever its moves' Z was rounded
+
+
+def test_a_spiral_from_the_first_layer_and_a_flat_layer_after_it():
+    """Without a flat layer to measure, a spiral turn is taken as 0.2 mm; a flat move
+    a layer above the spiral ends it, and flat layers count again from there."""
+    text = "M83\nG1 Z0.1\n" + "".join(f"G1 X{20 * (k % 2)} Y{10 * (k // 2 % 2)} Z{0.1 + 0.05 * k:.2f} E1\n"
+                                         for k in range(1, 9))
+    text += "G1 Z0.7\nG1 X10 E1\nG1 Z0.75\nG1 X5 E1\n"  # the spiral climbed to 0.5 mm
+    tp = moves(text)
+    np.testing.assert_allclose(tp.layer_z, [0.15, 0.35, 0.7, 0.75], atol=1e-6)
+
+
 @pytest.mark.parametrize("path", SMALL_REAL_FILES, ids=lambda p: p.name)
 def test_layers_survive_stripped_comments(path):
     text = gzip.decompress(path.read_bytes())

@@ -51,3 +51,19 @@ def test_growing_footprint_equals_one_built_at_once():
     for a, b in zip(once.objects(tp, ranges), grown.objects(tp, ranges)):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(once.labels()[0][once.grid] >= 0, True)
+
+
+def test_a_single_wall_on_a_diagonal_is_one_object():
+    """One wall of a diamond (spiral vase mode, one perimeter without infill) crosses
+    the grid on diagonals: its cells must join edge to edge, or the wall falls apart
+    into a chain of objects that touch only at corners."""
+    diamond = [(50, 10), (90, 50), (50, 90), (10, 50)]
+    out = ["M83"]
+    for k in range(6):
+        out += [f"G1 Z{0.2 * (k + 1):.1f}", "G1 X50 Y10"] + [f"G1 X{x} Y{y} E1" for x, y in diamond[1:] + diamond[:1]]
+    tp = parse_gcode(("\n".join(out) + "\n").encode())
+    fp = Footprint(cell=2.0)
+    fp.add(tp, 0, len(tp))
+    assert fp.labels()[1] == 1
+    masks, counts = fp.objects(tp, np.array([[0, len(tp)]]))
+    assert counts.tolist() == [int(tp.extrude.sum())]

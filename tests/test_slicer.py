@@ -263,8 +263,30 @@ def test_real_slicer_scaffolding_is_marked_and_left_out(backend):
     (x0, y0, _), (x1, y1, z1) = obj.bbox()
     assert x1 - x0 == pytest.approx(40, abs=1.0) and y1 - y0 == pytest.approx(10, abs=1.0) and z1 == pytest.approx(24, abs=0.5)
     assert (tp.bbox()[1, :2] - tp.bbox()[0, :2] > [44, 14]).all()  # the brim and supports widen the plate
-    with pytest.raises(SlicerError, match="no supports, brims or rafts"):
+    with pytest.raises(SlicerError, match="no supports, brims, rafts or spiral vases"):
         slice_mesh(tee, config=SliceConfig(supports=True))
+
+
+@pytest.mark.parametrize("backend", ["prusa", "cura"])
+def test_real_slicer_spiral_vase_is_one_object_with_its_flat_layers(backend):
+    """A spiral vase print of a box turned 45 degrees: one wall climbing in a spiral on
+    diagonals. It parses into as many layers as the box printed flat, one object."""
+    if not any(shutil.which(b) for b in (backends.PRUSA_BINS if backend == "prusa" else backends.CURA_BINS)):
+        pytest.skip(f"{backend} binary not installed")
+    from c3po.objects import Footprint
+
+    mesh = box(40, 30, 12)
+    mesh.apply_transform(trimesh.transformations.rotation_matrix(math.pi / 4, [0, 0, 1]))
+    vase = parse_gcode(slice_mesh(mesh, slicer=backend, config=SliceConfig(vase=True))).object_moves()
+    flat = parse_gcode(slice_mesh(mesh, slicer=backend)).object_moves()
+    climbing = vase.extrude & (vase.start[:, 2] != vase.end[:, 2])
+    assert climbing.sum() > 100  # it is a spiral
+    assert abs(vase.n_layers - flat.n_layers) <= 1
+    fp = Footprint()
+    fp.add(vase, 0, len(vase))
+    assert len(fp.objects(vase, np.array([[0, len(vase)]]))[0]) == 1
+    with pytest.raises(SlicerError, match="spiral vases"):
+        slice_mesh(mesh, config=SliceConfig(vase=True))
 
 
 def test_missing_backends_name_their_package(monkeypatch, tmp_path):

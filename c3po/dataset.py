@@ -91,6 +91,9 @@ class DatasetConfig:
                        tilt parts on the bed; a model that never saw it misses tilted guns
     vary_settings    : slice each object with its own print settings (random_settings),
                        not the slicer defaults, so a model meets the variety of real prints
+    vase             : share of the objects sliced in spiral vase mode (one wall, no
+                       infill, no top: a hollow shell over a solid bottom), drawn from a
+                       stream of its own so the other objects keep their poses and settings
     layers_per_px    : projections draw at most this many layers per pixel of image size
                        (c3po.render.drawn_layers; 0: every layer)
     slice_cache      : folder of sliced G-code reused across builds ("" : none); a cached
@@ -120,6 +123,7 @@ class DatasetConfig:
     layers_per_px: float = 1.0
     tilt: float = 0.0
     vary_settings: bool = False
+    vase: float = 0.0
     slice_cache: str = ""
 
     @classmethod
@@ -135,6 +139,8 @@ class DatasetConfig:
             raise DatasetError(f"--scale {cfg.scale}: give a fraction in (0, 1]")
         if not 0 <= cfg.tilt <= 1:
             raise DatasetError(f"--tilt {cfg.tilt}: give a share of the objects in [0, 1]")
+        if not 0 <= cfg.vase <= 1:
+            raise DatasetError(f"--vase {cfg.vase}: give a share of the objects in [0, 1]")
         if not 0 <= cfg.proj_partial <= 1:
             raise DatasetError(f"--proj-partial {cfg.proj_partial}: give a share of the poses in [0, 1]")
         return cfg
@@ -212,6 +218,8 @@ def _toolpath(cfg: DatasetConfig, unit: Unit, rng: np.random.Generator, times: d
         p = random_pose(rng, p_tilt=cfg.tilt)
         pose = p.key()
         settings = random_settings(rng) if cfg.vary_settings else None
+        if cfg.vase and np.random.default_rng([cfg.seed, zlib.crc32(unit.object_id.encode()), 2]).random() < cfg.vase:
+            settings = {**(settings or {}), "vase": True}
         if settings is not None:
             pose += "|" + ";".join(f"{k}={v}" for k, v in settings.items())
         mesh = spec.mesh()

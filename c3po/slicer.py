@@ -51,7 +51,7 @@ class SliceConfig:
     supports: bool = False  # support material under overhangs (PrusaSlicer, CuraEngine)
     brim_width: float = 0.0  # mm of brim around the first layer (PrusaSlicer, CuraEngine)
     raft_layers: int = 0  # layers of raft under the object (PrusaSlicer; CuraEngine: a raft when > 0)
-    vase: bool = False  # spiral vase mode: one wall climbing in a spiral, no infill, no top (PrusaSlicer, CuraEngine)
+    vase: bool = False  # spiral vase mode: one wall, no infill, no top (the built-in slicer's wall climbs in flat layers)
     filament_diameter: float = 1.75
     bed: tuple = (220.0, 220.0, 250.0)
     print_speed: float = 50.0
@@ -93,9 +93,8 @@ def slice_mesh(mesh, slicer: str = "builtin", config: SliceConfig | None = None)
                         f"{'x'.join(f'{b:.0f}' for b in config.bed)} mm bed; scale it down "
                         f"(c3po.shapes.pose.apply_pose fits objects to the bed)")
     if slicer == "builtin":
-        if config.supports or config.brim_width or config.raft_layers or config.vase:
-            raise SlicerError("the built-in slicer makes no supports, brims, rafts or spiral vases; "
-                              "slice with prusa or cura")
+        if config.supports or config.brim_width or config.raft_layers:
+            raise SlicerError("the built-in slicer makes no supports, brims or rafts; slice with prusa or cura")
         return _builtin(mesh, config, name)
     if slicer in ("prusa", "cura"):
         from c3po import backends
@@ -124,7 +123,7 @@ def _builtin(mesh, cfg: SliceConfig, name: str) -> bytes:
     centre = np.asarray(cfg.bed[:2]) / 2
     verts = np.asarray(mesh.vertices, np.float64) + [centre[0], centre[1], 0.0]
     regions = np.array(sections(verts, np.asarray(mesh.faces), mid), dtype=object)
-    w, P = cfg.extrusion_width, cfg.perimeters
+    w, P = cfg.extrusion_width, 1 if cfg.vase else cfg.perimeters
     regions = shapely.simplify(regions, 0.01)
     if shapely.is_empty(regions).all():
         raise MeshError(f"{name}: no closed cross-section at any layer; the mesh is not a solid "
@@ -143,9 +142,11 @@ def _builtin(mesh, cfg: SliceConfig, name: str) -> bytes:
     solid = _pairwise(shapely.difference, ids, inner, cover_ids, cover)
     sparse = _pairwise(shapely.intersection, ids, inner, cover_ids, cover)
     k = np.arange(len(z))
+    if cfg.vase:  # one wall; solid only the bottom solid_layers layers of the print; no infill, no top
+        solid = np.where(k < cfg.solid_layers, inner[ids], _with_empty(np.zeros(0, object))[0])
     skin = _hatch(solid, w, np.where(k % 2 == 0, cfg.infill_angle, -cfg.infill_angle), offset=k % 2 * w / 2)
     fill = _hatch(sparse, w / max(cfg.infill_density, 1e-6), np.where(k % 2 == 0, cfg.infill_angle, -cfg.infill_angle)) \
-        if cfg.infill_density > 0 else [np.zeros((0, 2, 2)) for _ in k]
+        if cfg.infill_density > 0 and not cfg.vase else [np.zeros((0, 2, 2)) for _ in k]
     return _write(z, _plan(z, walls, skin, fill, regions, cfg), cfg)
 
 

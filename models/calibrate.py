@@ -7,10 +7,11 @@ the evaluation suite in bench/suite.py seed 777), in random poses whose rests (f
 flipped, on either edge) are stratified (:func:`rests`), sliced by the
 built-in slicer, PrusaSlicer and CuraEngine (a printer will not run our slicer), each
 with its default settings, again with random print settings per object
-(``SLICER-varied``, ``c3po.dataset.random_settings``: users pick their own) and again
-tipped 5-90 degrees about a horizontal axis (``SLICER-tilted``). Each
+(``SLICER-varied``, ``c3po.dataset.random_settings``: users pick their own), again
+tipped 5-90 degrees about a horizontal axis (``SLICER-tilted``), and by PrusaSlicer and
+CuraEngine in spiral vase mode (``SLICER-vase``: a hollow shell). Each
 print is replayed once with a policy that never stops, keeping the raw weapon score of
-every look (for an ensemble, each member's, recorded and gated separately and then
+every look (for an ensemble, each member's, from one rendering, gated separately and then
 averaged as the detector does); policies (EMA, and one rule or two: threshold and hold) are then simulated
 on those scores. The chosen policy stops at most ``MAX_FALSE_STOPS`` of the clear
 prints, then maximises the share of weapons stopped while printing minus
@@ -58,7 +59,7 @@ ODDS_MARGIN = 0.5
 GATE_MARGIN = 1.5
 GATE_QUANTILE = 0.999
 SLICERS = ("builtin", "prusa", "cura", "builtin-varied", "prusa-varied", "cura-varied",
-           "builtin-tilted", "prusa-tilted", "cura-tilted")
+           "builtin-tilted", "prusa-tilted", "cura-tilted", "prusa-vase", "cura-vase")
 
 
 def rests(label: str, per_class: int) -> list[str]:
@@ -249,7 +250,7 @@ def choose(records, stressed, weapon: np.ndarray, thr_final: float, progress: bo
     return best[1:]
 
 
-_DET = None
+_DETS: list = []
 
 
 def _recorder(bundle: str, member: int = 0):
@@ -266,23 +267,42 @@ def _recorder(bundle: str, member: int = 0):
     return det
 
 
-def _init(bundle: str, member: int) -> None:
-    global _DET
-    _DET = _recorder(bundle, member)
+def _init(bundle: str, members: list[int]) -> None:
+    _DETS[:] = [_recorder(bundle, m) for m in members]
 
 
-def _record_one(path) -> tuple[list, int]:
-    v = _DET.scan(path)
-    return [(c["z"], c["layer"], c["score"], c["distance"] if c["distance"] is not None else 0.0)
-            for c in v.curve], v.layers
+def _record_one(path) -> list[tuple[list, int]]:
+    """Each member's looks of one print: the print is rendered once for all of them, and
+    each member's looks are what its own never-stopping detector's scan records."""
+    from c3po.detect import _batches, _Policy, load_toolpath
+    from c3po.objects import Footprint
+
+    first = _DETS[0]
+    tp = load_toolpath(path, str(path)).object_moves()
+    policies, curves = [_Policy(d) for d in _DETS], [[] for _ in _DETS]
+    footprint, n = Footprint(), tp.n_layers
+    for ks in _batches(first._due(tp), 8):
+        ends = np.searchsorted(tp.layer, np.asarray(ks, tp.layer.dtype) + 1)
+        parts = [first.parts(tp.take(0, int(e)), footprint) for e in ends]
+        spans = list(itertools.pairwise(np.cumsum([0] + [len(p[0]) for p in parts])))
+        images = np.concatenate([p[0] for p in parts])
+        x = images.astype(np.float32) / 255.0
+        for det, policy, curve in zip(_DETS, policies, curves):
+            probs, dist = det._member(x, 0) if len(x) else (np.zeros((0, len(det.classes))), np.zeros(0))
+            for k, (_, moves, sizes), (lo, hi) in zip(ks, parts, spans):
+                look = policy.update(k + 1, float(tp.layer_z[k]), det._pick(probs[lo:hi], dist[lo:hi], moves, sizes),
+                                     last=k == n - 1)
+                curve.append((look.z, look.layer, look.score, look.distance if look.distance is not None else 0.0))
+    return [(c, n) for c in curves]
 
 
-def record(bundle: str, member: int, paths, workers: int = 2, desc: str = "calibration scans") -> list:
-    """[(z, layer, score, distance) of every look, layers] per print, by one member."""
+def record(bundle: str, members: list[int], paths, workers: int = 2, desc: str = "calibration scans") -> list:
+    """Per member of ``members``: [(z, layer, score, distance) of every look, layers] per print."""
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(workers, initializer=_init, initargs=(bundle, member)) as pool:
-        return list(tqdm(pool.map(_record_one, paths, chunksize=2), total=len(paths), desc=desc))
+    with ProcessPoolExecutor(workers, initializer=_init, initargs=(bundle, members)) as pool:
+        out = list(tqdm(pool.map(_record_one, paths, chunksize=2), total=len(paths), desc=desc))
+    return [[per_print[i] for per_print in out] for i in range(len(members))]
 
 
 def fingerprint(bundle: str, member: int = 0) -> str:
@@ -297,18 +317,21 @@ def fingerprint(bundle: str, member: int = 0) -> str:
     return f"{zlib.crc32((Path(bundle) / weight_files(entry)[member]).read_bytes(), crc):08x}"
 
 
-def recordings(bundle: str, member: int, items: list[tuple[str, Path]], slicer: str, rescan: bool) -> list:
-    """One member's recorded looks of ``items``, cached by model and by print bytes: only
-    prints this member has not recorded (or that changed) are scanned."""
-    looks = CACHE / f"looks-{fingerprint(bundle, member)}.json"
-    seen = json.loads(looks.read_text()) if looks.exists() and not rescan else {}
+def recordings(bundle: str, members: int, items: list[tuple[str, Path]], slicer: str, rescan: bool) -> list:
+    """Each member's recorded looks of ``items``, cached by model and by print bytes: only
+    prints a member has not recorded (or that changed) are scanned, by all such members at once."""
     keys = [f"{zlib.crc32(p.read_bytes()):08x}" for _, p in items]
-    todo = {k: p for k, (_, p) in zip(keys, items) if k not in seen}
+    files = [CACHE / f"looks-{fingerprint(bundle, m)}.json" for m in range(members)]
+    seen = [json.loads(f.read_text()) if f.exists() and not rescan else {} for f in files]
+    todo = {k: p for k, (_, p) in zip(keys, items) if any(k not in s for s in seen)}
     if todo:
-        seen.update(zip(todo, record(bundle, member, list(todo.values()),
-                                     desc=f"calibration scans, {slicer}, member {member + 1}")))
-        looks.write_text(json.dumps(seen))
-    return [seen[k] for k in keys]
+        missing = [m for m in range(members) if any(k not in seen[m] for k in todo)]
+        got = record(bundle, missing, list(todo.values()), desc=f"calibration scans, {slicer}, "
+                     f"member{'s' if len(missing) > 1 else ''} {', '.join(str(m + 1) for m in missing)}")
+        for m, looks in zip(missing, got):
+            seen[m].update((k, v) for k, v in zip(todo, looks) if k not in seen[m])
+            files[m].write_text(json.dumps(seen[m]))
+    return [[s[k] for k in keys] for s in seen]
 
 
 def combine(recorded: list[list], gates: list[float] | None) -> list[tuple]:
@@ -345,8 +368,8 @@ def main() -> None:
     recorded, weapon, setup = [[] for _ in range(members)], [], []
     for slicer in args.slicers.split(","):
         items = prints(args.per_class, [slicer])
-        for m in range(members):
-            recorded[m] += recordings(args.bundle, m, items, slicer, args.rescan)
+        for m, looks in enumerate(recordings(args.bundle, members, items, slicer, args.rescan)):
+            recorded[m] += looks
         weapon += [label in det.bundle["weapon_classes"] for label, _ in items]
         setup += [slicer] * len(items)
     weapon, setup = np.array(weapon), np.array(setup)

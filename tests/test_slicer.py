@@ -263,7 +263,7 @@ def test_real_slicer_scaffolding_is_marked_and_left_out(backend):
     (x0, y0, _), (x1, y1, z1) = obj.bbox()
     assert x1 - x0 == pytest.approx(40, abs=1.0) and y1 - y0 == pytest.approx(10, abs=1.0) and z1 == pytest.approx(24, abs=0.5)
     assert (tp.bbox()[1, :2] - tp.bbox()[0, :2] > [44, 14]).all()  # the brim and supports widen the plate
-    with pytest.raises(SlicerError, match="no supports, brims, rafts or spiral vases"):
+    with pytest.raises(SlicerError, match="no supports, brims or rafts"):
         slice_mesh(tee, config=SliceConfig(supports=True))
 
 
@@ -285,8 +285,25 @@ def test_real_slicer_spiral_vase_is_one_object_with_its_flat_layers(backend):
     fp = Footprint()
     fp.add(vase, 0, len(vase))
     assert len(fp.objects(vase, np.array([[0, len(vase)]]))[0]) == 1
-    with pytest.raises(SlicerError, match="spiral vases"):
-        slice_mesh(mesh, config=SliceConfig(vase=True))
+
+
+def test_builtin_vase_is_one_wall_over_a_solid_bottom():
+    """The built-in slicer's vase mode (flat layers, as training data): above the bottom
+    solid layers each layer is the outline alone, one loop around the section."""
+    mesh = box(40, 30, 12)
+    cfg = SliceConfig(vase=True, solid_layers=3)
+    tp = parse_gcode(slice_mesh(mesh, config=cfg))
+    flat = parse_gcode(slice_mesh(mesh))
+    assert tp.n_layers == flat.n_layers
+    for k in (0, 2):  # solid bottom: lines inside the outline
+        a, b = extruding(tp, k)
+        assert (np.abs((a + b)[:, :2] / 2 - CENTRE).max(1) < 14).any()
+    for k in (3, tp.n_layers // 2, tp.n_layers - 1):  # one wall: every move on the outline, 140 mm around
+        a, b = extruding(tp, k)
+        off = np.abs(np.concatenate([a, b])[:, :2] - CENTRE)
+        assert np.all((np.abs(off[:, 0] - 19.775) < 0.01) | (np.abs(off[:, 1] - 14.775) < 0.01))
+        assert np.linalg.norm(b - a, axis=1).sum() == pytest.approx(2 * (39.55 + 29.55), rel=0.02)
+    assert tp.filament_mm < 0.5 * flat.filament_mm
 
 
 def test_missing_backends_name_their_package(monkeypatch, tmp_path):

@@ -281,7 +281,9 @@ def _record_one(path) -> list[tuple[list, int]]:
     tp = load_toolpath(path, str(path)).object_moves()
     policies, curves = [_Policy(d) for d in _DETS], [[] for _ in _DETS]
     footprint, n = Footprint(), tp.n_layers
-    for ks in _batches(first._due(tp), 8):
+    due = first._due(tp)
+    due = [due[i] for i in searched(tp.layer_z[due])]
+    for ks in _batches(due, 8):
         ends = np.searchsorted(tp.layer, np.asarray(ks, tp.layer.dtype) + 1)
         parts = [first.parts(tp.take(0, int(e)), footprint) for e in ends]
         spans = list(itertools.pairwise(np.cumsum([0] + [len(p[0]) for p in parts])))
@@ -294,6 +296,22 @@ def _record_one(path) -> list[tuple[list, int]]:
                                      last=k == n - 1)
                 curve.append((look.z, look.layer, look.score, look.distance if look.distance is not None else 0.0))
     return [(c, n) for c in curves]
+
+
+def searched(zs: np.ndarray) -> np.ndarray:
+    """Indices of the looks at heights ``zs`` (every layer's, from the recording
+    schedule) that some searched schedule takes. A schedule's looks depend only on the
+    heights it has seen and the looks it took, so over this subset each takes the same
+    looks as over every layer: recording only these (about 2/3 of the layers) simulates
+    every searched policy exactly."""
+    return np.array(sorted(set().union(*(due_layers(zs, s).tolist() for s in SCHEDULES))), int)
+
+
+def _searched_only(looks: list) -> list:
+    """A recording (looks, layers) cut to its :func:`searched` looks (no change to one
+    recorded that way)."""
+    c, n = looks
+    return [[c[i] for i in searched(np.array([lk[0] for lk in c]))], n]
 
 
 def record(bundle: str, members: list[int], paths, workers: int = 2, desc: str = "calibration scans") -> list:
@@ -369,7 +387,7 @@ def main() -> None:
     for slicer in args.slicers.split(","):
         items = prints(args.per_class, [slicer])
         for m, looks in enumerate(recordings(args.bundle, members, items, slicer, args.rescan)):
-            recorded[m] += looks
+            recorded[m] += [_searched_only(lk) for lk in looks]  # recordings of every layer: the same subset
         weapon += [label in det.bundle["weapon_classes"] for label, _ in items]
         setup += [slicer] * len(items)
     weapon, setup = np.array(weapon), np.array(setup)

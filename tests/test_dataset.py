@@ -142,6 +142,8 @@ def test_bad_preset_settings_are_refused_with_the_flag_named():
     with pytest.raises(DatasetError, match="--tilt 1.5"):
         DatasetConfig.from_preset("c3po", tilt=1.5)
     assert DatasetConfig.from_preset("c3po", tilt=0.35).tilt == 0.35 and DatasetConfig.from_preset("c3po").tilt == 0
+    with pytest.raises(DatasetError, match="--vase 2"):
+        DatasetConfig.from_preset("c3po", vase=2.0)
     with pytest.raises(DatasetError, match="--proj-partial -0.1"):
         DatasetConfig.from_preset("c3po", proj_partial=-0.1)
     assert DatasetConfig.from_preset("c3po", proj_partial=0.75).proj_partial == 0.75
@@ -215,3 +217,31 @@ def test_slice_cache_is_keyed_by_the_mesh_itself(tmp_path):
     assert _cache_path(cfg, a, "flat:0.0:1.000", "builtin") != _cache_path(cfg, b, "flat:0.0:1.000", "builtin")
     assert _cache_path(cfg, a, "flat:0.0:1.000", "builtin") != _cache_path(cfg, a, "flat:9.0:1.000", "builtin")
     assert _cache_path(DatasetConfig(), a, "flat:0.0:1.000", "builtin") is None
+
+
+def test_vase_share_slices_some_objects_as_shells_and_leaves_the_others_alone():
+    """``vase``: a share of the objects is sliced in vase mode (one wall, no infill), drawn
+    from a stream of its own, so every other object keeps its pose and settings."""
+    import zlib
+
+    from c3po.dataset import _toolpath
+
+    def poses(vase):
+        cfg = DatasetConfig.from_preset("c3po", classes=["wrench"], per_class=4, scale=1.0, vary_settings=True,
+                                        vase=vase)
+        units = [u for shard in plan(cfg)[1] for u in shard]
+        out = {}
+        for u in units:
+            times = {"slice": 0.0, "parse": 0.0}
+            tp, _, pose = _toolpath(cfg, u, np.random.default_rng([cfg.seed, zlib.crc32(u.object_id.encode())]), times)
+            out[u.object_id] = (pose, tp.filament_mm)
+        return out
+
+    plain, half = poses(0.0), poses(0.5)
+    shells = [k for k, (pose, _) in half.items() if pose.endswith(";vase=True")]
+    assert 0 < len(shells) < len(half)
+    for k, (pose, mm) in half.items():
+        if k in shells:
+            assert pose == plain[k][0] + ";vase=True" and mm < 0.8 * plain[k][1]  # a hollow shell
+        else:
+            assert (pose, mm) == plain[k]

@@ -403,6 +403,27 @@ def test_calibration_simulates_the_detectors_looks_and_rules(det):
             assert ff == pytest.approx(stop / recorded.layers), (schedule, t, h)
 
 
+def test_calibration_records_each_member_from_one_rendering_and_only_searched_looks(det):
+    """The recorder renders each look once for all members; each member's looks must be
+    its own never-stopping scan's, cut to the looks some searched schedule takes, and
+    every searched schedule must take the same looks over that cut as over every layer."""
+    sys.path.insert(0, str(ROOT / "models"))
+    import calibrate
+
+    bundle = str(det.path)
+    calibrate._init(bundle, [0, 1])
+    got = json.loads(json.dumps(calibrate._record_one(PISTOL)))
+    for m in range(2):
+        scan = calibrate._recorder(bundle, m).scan(PISTOL)
+        full = [[c["z"], c["layer"], c["score"], c["distance"]] for c in scan.curve], scan.layers
+        assert got[m] == calibrate._searched_only(full)
+        assert 10 < len(got[m][0]) < len(full[0]) and got[m][0][-1][1] == scan.layers
+    every, cut = (np.array([c[:2] for c in looks]) for looks in (full[0], got[1][0]))
+    for schedule in calibrate.SCHEDULES:
+        np.testing.assert_array_equal(every[calibrate.due_layers(every[:, 0], schedule), 1],
+                                      cut[calibrate.due_layers(cut[:, 0], schedule), 1], err_msg=str(schedule))
+
+
 def test_novelty_gate_is_set_by_many_looks_not_one():
     """The gate's threshold rests on a high quantile of the weapon-like looks' distances:
     one odd look cannot move it, and it clears the bulk of them with room to spare."""

@@ -348,7 +348,9 @@ def recordings(bundle: str, members: int, items: list[tuple[str, Path]], slicer:
                      f"member{'s' if len(missing) > 1 else ''} {', '.join(str(m + 1) for m in missing)}")
         for m, looks in zip(missing, got):
             seen[m].update((k, v) for k, v in zip(todo, looks) if k not in seen[m])
-            files[m].write_text(json.dumps(seen[m]))
+            tmp = files[m].with_suffix(".tmp")  # a recording killed while writing leaves the cache whole
+            tmp.write_text(json.dumps(seen[m]))
+            tmp.replace(files[m])
     return [[s[k] for k in keys] for s in seen]
 
 

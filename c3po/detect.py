@@ -265,13 +265,9 @@ class Detector:
         members and the first scoring s, no object's mean weapon score can exceed
         (s + M - 1) / M.
         """
-        ends = np.searchsorted(tp.layer, np.asarray(layers, tp.layer.dtype) + 1)
-        parts = [self.parts(tp.take(0, int(e)), footprint) for e in ends]
-        images = np.concatenate([p[0] for p in parts])
-        spans = list(itertools.pairwise(np.cumsum([0] + [len(p[0]) for p in parts])))
-        if not len(images):
+        parts, spans, x = self._render(tp, layers, footprint)
+        if not len(x):
             return [self._pick(np.zeros((0, len(self.classes))), np.zeros(0), [], np.zeros(0)) for _ in parts]
-        x = images.astype(np.float32) / 255.0
         m = len(self.nets)
         first = self._member(x, 0)
         full = range(len(parts))
@@ -290,6 +286,14 @@ class Detector:
             out[k] = self._pick(probs[at : at + n], dist[at : at + n], moves, sizes)
             at += n
         return out
+
+    def _render(self, tp: Toolpath, layers: list[int], footprint: Footprint | None) -> tuple[list, list, np.ndarray]:
+        """The objects of the print after each of ``layers`` (:meth:`parts`), the rows
+        ``(lo, hi)`` of each look's objects, and all their images as floats (0-1)."""
+        ends = np.searchsorted(tp.layer, np.asarray(layers, tp.layer.dtype) + 1)
+        parts = [self.parts(tp.take(0, int(e)), footprint) for e in ends]
+        spans = list(itertools.pairwise(np.cumsum([0] + [len(p[0]) for p in parts])))
+        return parts, spans, np.concatenate([p[0] for p in parts]).astype(np.float32) / 255.0
 
     def _due(self, tp: Toolpath) -> list[int]:
         """The layers (0-based) after which the policy looks; they depend on heights only."""

@@ -143,7 +143,7 @@ def _builtin(mesh, cfg: SliceConfig, name: str) -> bytes:
     sparse = _pairwise(shapely.intersection, ids, inner, cover_ids, cover)
     k = np.arange(len(z))
     if cfg.vase:  # one wall; solid only the bottom solid_layers layers of the print; no infill, no top
-        solid = np.where(k < cfg.solid_layers, inner[ids], _with_empty(np.zeros(0, object))[0])
+        solid = np.where(k < cfg.solid_layers, inner[ids], shapely.Polygon())
     skin = _hatch(solid, w, np.where(k % 2 == 0, cfg.infill_angle, -cfg.infill_angle), offset=k % 2 * w / 2)
     fill = _hatch(sparse, w / max(cfg.infill_density, 1e-6), np.where(k % 2 == 0, cfg.infill_angle, -cfg.infill_angle)) \
         if cfg.infill_density > 0 and not cfg.vase else [np.zeros((0, 2, 2)) for _ in k]

@@ -284,11 +284,7 @@ def _record_one(path) -> list[tuple[list, int]]:
     due = first._due(tp)
     due = [due[i] for i in searched(tp.layer_z[due])]
     for ks in _batches(due, 8):
-        ends = np.searchsorted(tp.layer, np.asarray(ks, tp.layer.dtype) + 1)
-        parts = [first.parts(tp.take(0, int(e)), footprint) for e in ends]
-        spans = list(itertools.pairwise(np.cumsum([0] + [len(p[0]) for p in parts])))
-        images = np.concatenate([p[0] for p in parts])
-        x = images.astype(np.float32) / 255.0
+        parts, spans, x = first._render(tp, ks, footprint)
         for det, policy, curve in zip(_DETS, policies, curves):
             probs, dist = det._member(x, 0) if len(x) else (np.zeros((0, len(det.classes))), np.zeros(0))
             for k, (_, moves, sizes), (lo, hi) in zip(ks, parts, spans):

@@ -133,6 +133,8 @@ def save_checkpoint(path: Path, model, opt, sched, epoch: int, history: list, cf
     tmp.replace(path.with_suffix(".safetensors"))
     meta = {"epoch": epoch, "history": history, "config": asdict(cfg), "rng": torch.get_rng_state().tolist(),
             "scheduler": sched.state_dict(), "param_groups": opt.state_dict()["param_groups"]}
+    if torch.device(cfg.device).type == "cuda":  # dropout on the GPU draws from the device's own generator
+        meta["cuda_rng"] = torch.cuda.get_rng_state(cfg.device).tolist()
     path.with_suffix(".json").write_text(json.dumps(meta))
 
 
@@ -153,6 +155,8 @@ def load_checkpoint(path: Path, model, opt=None, sched=None) -> dict:
     if sched is not None:
         sched.load_state_dict(meta["scheduler"])
     torch.set_rng_state(torch.tensor(meta["rng"], dtype=torch.uint8))
+    if "cuda_rng" in meta:
+        torch.cuda.set_rng_state(torch.tensor(meta["cuda_rng"], dtype=torch.uint8), meta["config"]["device"])
     return meta
 
 

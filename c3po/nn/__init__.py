@@ -112,12 +112,16 @@ class SpecNet(nn.Module):
 
 
 class SequenceNet(nn.Module):
-    """Frames (N, T, C, H, W) -> logits (N, T, K) after each frame, from the causal
-    running mean of per-frame features: the prediction at layer t sees frames 0..t."""
+    """Frames (N, T, C, H, W) -> logits (N, T, K) after each frame, from a causal pool
+    (``pool``: running mean or running maximum) of per-frame features: the prediction
+    at layer t sees frames 0..t."""
 
-    def __init__(self, frame: list[dict], head: list[dict], input_shape: tuple[int, ...], classes: int):
+    def __init__(self, frame: list[dict], head: list[dict], input_shape: tuple[int, ...], classes: int,
+                 pool: str = "mean"):
         super().__init__()
-        self.spec, self.head_spec = frame, head
+        if pool not in ("mean", "max"):
+            raise ModelError(f"unknown temporal pool {pool!r}; use mean or max")
+        self.spec, self.head_spec, self.pool = frame, head, pool
         self.input_shape, self.classes = tuple(input_shape), classes
         self.frame = _build(frame)
         self.head = _build(head)
@@ -125,7 +129,10 @@ class SequenceNet(nn.Module):
     def forward(self, x):
         n, t = x.shape[:2]
         f = _run(self.frame, x.flatten(0, 1)).reshape(n, t, -1)
-        f = f.cumsum(1) / torch.arange(1, t + 1, device=x.device, dtype=f.dtype).view(1, t, 1)
+        if self.pool == "max":
+            f = f.cummax(1).values
+        else:
+            f = f.cumsum(1) / torch.arange(1, t + 1, device=x.device, dtype=f.dtype).view(1, t, 1)
         return _run(self.head, f.flatten(0, 1)).reshape(n, t, -1)
 
 
@@ -183,13 +190,13 @@ def multiview(classes: int = 10, size: int = 64, views: int = 3, widths=(16, 32,
 
 
 @register_model("sequence")
-def sequence(classes: int = 10, size: int = 64, widths=(16, 32, 64, 64)) -> SequenceNet:
+def sequence(classes: int = 10, size: int = 64, widths=(16, 32, 64, 64), pool: str = "mean") -> SequenceNet:
     head = [
         {"type": "linear", "name": "fc1", "in": widths[-1], "out": 64},
         {"type": "relu"},
         {"type": "linear", "name": "fc2", "in": 64, "out": classes},
     ]
-    return SequenceNet(_cnn(1, list(widths), "f"), head, (1, size, size), classes)
+    return SequenceNet(_cnn(1, list(widths), "f"), head, (1, size, size), classes, pool)
 
 
 # ---- export: torch -> (layers, numpy weights) -------------------------------------------
@@ -227,5 +234,5 @@ def export_layers(model: nn.Module) -> dict:
     if isinstance(model, SequenceNet):
         layers = _export(model.spec, model.frame, "", weights)
         head = _export(model.head_spec, model.head, "", weights)
-        return {"layers": layers, "head": head}, weights
+        return {"layers": layers, "head": head, "pool": model.pool}, weights
     return {"layers": _export(model.spec, model.body, "", weights), "head": None}, weights

@@ -65,9 +65,10 @@ def matplotlib_projection(tp, size: int) -> np.ndarray:
 def python_camera_frames(tp, size: int, layers: int) -> np.ndarray:
     """Baseline: the same camera, one Python loop iteration per segment end point."""
     from c3po.render import Camera, extruding
+    from c3po.toolpath import bbox
 
     cam = Camera()
-    centre, radius = cam.frame(tp.take(*tp.layer_range(0)))
+    centre, radius = cam.frame(*bbox(*extruding(tp.take(*tp.layer_range(0)))))  # fixed: framed from layer 0
     view, f = cam.view(centre, radius, size)
     z = np.full((size, size), np.inf)
     frames = np.zeros((layers, size, size), np.uint8)

@@ -31,8 +31,6 @@ def add_model(out: str | Path, role: str, model, input_spec: dict, metrics: dict
         "weights": f"{role}.safetensors", "params": int(sum(v.size for v in weights.values())),
         "metrics": metrics or {},
     }
-    if "pool" in spec:
-        entry["pool"] = spec["pool"]
     return entry
 
 

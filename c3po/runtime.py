@@ -139,13 +139,12 @@ class Network:
     """A bundle's network: ``Network(layers, weights)(x) -> (N, classes) probabilities``.
 
     With a ``head`` (the sequence model) ``x`` is frames (N, T, C, H, W): ``layers``
-    turn each frame into features, which are averaged over the T frames (the causal
-    running mean at the last frame) before the head classifies them.
+    turn each frame into features, whose maximum over the T frames (the causal running
+    maximum at the last frame) the head classifies.
     """
 
-    def __init__(self, layers: list[dict], weights: dict[str, np.ndarray], head: list[dict] | None = None,
-                 pool: str = "mean"):
-        self.layers, self.head, self.pool = layers, head, pool
+    def __init__(self, layers: list[dict], weights: dict[str, np.ndarray], head: list[dict] | None = None):
+        self.layers, self.head = layers, head
         self.weights = {k: v.astype(np.float32) for k, v in weights.items()}
         missing = [
             f"{s['name']}.{p}" for s in _walk(layers + (head or [])) if s["type"] in ("conv2d", "linear")
@@ -162,7 +161,7 @@ class Network:
             return run_layers(self.layers[:-1], self.weights, x)
         n, t = x.shape[:2]
         f = run_layers(self.layers, self.weights, x.reshape(n * t, *x.shape[2:])).reshape(n, t, -1)
-        return run_layers(self.head[:-1], self.weights, f.max(1) if self.pool == "max" else f.mean(1))
+        return run_layers(self.head[:-1], self.weights, f.max(1))
 
     def classify(self, features: np.ndarray) -> np.ndarray:
         """(N, classes) probabilities from :meth:`features`."""
@@ -178,8 +177,7 @@ class Network:
 
 def load_network(bundle_dir: str | Path, entry: dict) -> Network:
     """The network of a bundle's model entry (its layer spec, weights file and head)."""
-    return Network(entry["layers"], load_safetensors(Path(bundle_dir) / entry["weights"]), entry.get("head"),
-                   entry.get("pool", "mean"))
+    return Network(entry["layers"], load_safetensors(Path(bundle_dir) / entry["weights"]), entry.get("head"))
 
 
 def weight_files(entry: dict) -> list[str]:

@@ -69,7 +69,7 @@ def main() -> None:
                     "model is not what the detector runs; the full 671,677 would only cost disk and time)")
     ap.add_argument("--skip-build", action="store_true", help="datasets are already built")
     ap.add_argument("--skip-train", action="store_true", help="runs are already trained")
-    ap.add_argument("--sequence-epochs", type=int, default=6)
+    ap.add_argument("--sequence-epochs", type=int, default=12)
     ap.add_argument("--device", default="cpu", help="torch device to train on (cuda where a GPU is present)")
     args = ap.parse_args()
     cache = str(BUILD / "slice-cache")

@@ -35,6 +35,26 @@ def test_shipped_model_flags_pistol_and_clears_mug(det):
     assert gun.curve and gun.curve[-1]["flagged"] and not any(c["flagged"] for c in mug.curve)
 
 
+@pytest.mark.parametrize("azimuth", [-60.0, 30.0, 120.0])
+def test_shipped_camera_model_tells_the_sample_pistol_from_the_mug(azimuth):
+    """The sequence model (role ``camera``), run by the numpy runtime on 12 camera frames
+    evenly spaced over the print, seen from three sides."""
+    from c3po.gcode import parse_gcode
+    from c3po.render import Camera, camera_frames
+    from c3po.runtime import load_network
+
+    meta = json.loads((DEFAULT_BUNDLE / "bundle.json").read_text())
+    entry = meta["models"]["camera"]
+    net = load_network(DEFAULT_BUNDLE, entry)
+    for path, want in ((PISTOL, "pistol"), (MUG, "mug")):
+        frames = camera_frames(parse_gcode(path).object_moves(), entry["input"]["size"], Camera(azimuth_deg=azimuth))
+        pick = np.round(np.linspace(0, len(frames) - 1, entry["input"]["frames"])).astype(int)
+        probs = net(frames[pick][None, :, None].astype(np.float32) / 255)[0]
+        assert entry["classes"][int(probs.argmax())] == want, (path.name, dict(zip(entry["classes"], probs.round(2))))
+        weapon = probs[[entry["classes"].index(c) for c in meta["weapon_classes"]]].sum()
+        assert (weapon >= meta["threshold"]) == (want == "pistol")
+
+
 def test_warm_up_runs_every_stage_and_leaves_verdicts_alone(det):
     before = det.scan(PISTOL)
     square = det.scan(WARMUP.encode())

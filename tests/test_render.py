@@ -16,7 +16,7 @@ from tests.conftest import ROOT, SMALL_REAL_FILES
 
 
 def prism_gcode(outline, layers: int, height: float = 0.2, spacing: float = 0.4, width: float = 0.4,
-                infill: bool = True) -> str:
+                infill: bool = True, z0: float = 0.0) -> str:
     """G-code of a prism: per layer the outline, then X-raster infill of its bounding box.
 
     The infill fills the outline's axis-aligned bounding box: use it for axis-aligned
@@ -26,7 +26,7 @@ def prism_gcode(outline, layers: int, height: float = 0.2, spacing: float = 0.4,
     xs, ys = zip(*outline)
     out = ["G90", "M83", "G28"]
     for k in range(layers):
-        z = height * (k + 1)
+        z = z0 + height * (k + 1)
         out.append(f"G1 Z{z:.3f} F600")
         out.append(f"G0 X{outline[0][0]:.3f} Y{outline[0][1]:.3f}")
         for (x0, y0), (x1, y1) in zip(outline, outline[1:] + outline[:1]):
@@ -272,6 +272,35 @@ def test_streamed_layers_give_the_same_frames(real):
         got += [ren.add_layer(layer) for layer in sp.feed(data[i : i + 50_000])]
     got += [ren.add_layer(layer) for layer in sp.close()]
     np.testing.assert_array_equal(np.stack(got), camera_frames(real, 48))
+
+
+def test_camera_zooms_out_when_the_print_outgrows_its_first_layer():
+    """A T: a 20 mm stem, then a 200 mm bar on it. Framed from the first layer alone, the
+    bar would leave the frame; the camera zooms out once, keeps all of it in view, and
+    streaming still equals rendering from the whole file."""
+    from c3po.render import REFRAME_GROW, extruding, fits
+    from c3po.toolpath import bbox
+
+    bar = [(0.0, 90.0), (200.0, 90.0), (200.0, 110.0), (0.0, 110.0)]
+    gcode = prism_gcode(SQUARE, layers=5) + prism_gcode(bar, layers=10, z0=1.0).split("\n", 3)[3]
+    tp = parse_gcode(gcode.encode())
+    cam = Camera()
+    s, e = extruding(tp)
+    lo, hi = bbox(s, e)
+    first = cam.frame(*bbox(*extruding(tp.upto_layer(0))))
+    assert not fits(first, lo, hi)  # the old, fixed framing cut the bar off
+    ren = CameraRenderer(48, cam)
+    frames = np.stack([ren.add_layer(tp.take(*tp.layer_range(k))) for k in range(tp.n_layers)])
+    assert ren.reframes == 1 and fits(ren._frame, lo, hi)
+    assert ren._frame[1] == pytest.approx(1.2 * REFRAME_GROW * 0.5 * math.hypot(200, 20), rel=0.01)
+    (eye, right, up, fwd), f = cam.view(*ren._frame, 48)
+    p = np.concatenate([s, e]).astype(np.float64) - eye
+    assert np.abs(p @ right / (p @ fwd) * f).max() < 24 and np.abs(p @ up / (p @ fwd) * f).max() < 24
+    np.testing.assert_array_equal(frames, camera_frames(tp, 48))
+    for k in (4, 5, tp.n_layers - 1):  # before, at and after the zoom, from scratch
+        np.testing.assert_array_equal(camera_frames(tp.upto_layer(k), 48)[-1], frames[k])
+    lit = (frames > 80).sum((1, 2))
+    assert lit[-1] > lit[5] > 0 and np.all(np.diff(lit[5:]) >= -2)  # after the zoom, frames only grow
 
 
 def test_camera_shows_bed_and_shaded_object(real):

@@ -69,13 +69,10 @@ def test_export_matches_torch(tmp_path, name):
     assert meta["weapon_classes"] == ["pistol", "rifle"]
 
 
-def test_checkpoint_roundtrip_and_resume_equals_uninterrupted(tmp_path, monkeypatch):
+def _interrupted_then_resumed(out, cfg: dict, x, y, val: int, monkeypatch):
+    """Train killed right after the checkpoint of epoch 2, then resumed; (model, history)."""
     import c3po.train
 
-    x, y = _toy("lenet5", n=48)
-    base = dict(model="lenet5", epochs=3, batch_size=16, augment=True, classes=["a", "b"])
-    full, _ = train(TrainConfig(out=str(tmp_path / "a"), **base), x, y, x[:8], y[:8])
-    # killed right after the checkpoint of epoch 2, then resumed
     save = c3po.train.save_checkpoint
 
     def save_then_die(*args):
@@ -85,10 +82,16 @@ def test_checkpoint_roundtrip_and_resume_equals_uninterrupted(tmp_path, monkeypa
 
     monkeypatch.setattr(c3po.train, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train(TrainConfig(out=str(tmp_path / "b"), **base), x, y, x[:8], y[:8])
+        train(TrainConfig(out=str(out), **cfg), x, y, x[:val], y[:val])
     monkeypatch.setattr(c3po.train, "save_checkpoint", save)
-    cfg = TrainConfig(out=str(tmp_path / "b"), resume=True, **base)
-    resumed, hist = train(cfg, x, y, x[:8], y[:8])
+    return train(TrainConfig(out=str(out), resume=True, **cfg), x, y, x[:val], y[:val])
+
+
+def test_checkpoint_roundtrip_and_resume_equals_uninterrupted(tmp_path, monkeypatch):
+    x, y = _toy("lenet5", n=48)
+    base = dict(model="lenet5", epochs=3, batch_size=16, augment=True, classes=["a", "b"])
+    full, _ = train(TrainConfig(out=str(tmp_path / "a"), **base), x, y, x[:8], y[:8])
+    resumed, hist = _interrupted_then_resumed(tmp_path / "b", base, x, y, 8, monkeypatch)
     assert [h["epoch"] for h in hist] == [0, 1, 2]
     for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), k
@@ -124,26 +127,13 @@ def test_broken_weights_are_a_model_error(tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here (runs where a GPU is present)")
 @pytest.mark.parametrize("name", list_models())
 def test_training_on_cuda_is_deterministic_resumable_and_exports(tmp_path, name, monkeypatch):
-    import c3po.train
-
     x, y = _toy(name, n=96)
     base = dict(model=name, epochs=3, batch_size=16, lr=3e-3, augment=True, classes=["a", "b"], device="cuda")
     a, hist = train(TrainConfig(out=str(tmp_path / "a"), **base), x, y, x[:16], y[:16])
     assert hist[-1]["loss"] < hist[0]["loss"]  # learning itself: test_every_model_trains_and_loss_falls
     assert next(a.parameters()).device.type == "cpu"  # returned on the CPU, ready to export
     b, _ = train(TrainConfig(out=str(tmp_path / "b"), **base), x, y, x[:16], y[:16])
-    save = c3po.train.save_checkpoint
-
-    def save_then_die(*args):
-        save(*args)
-        if args[4] == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(c3po.train, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        train(TrainConfig(out=str(tmp_path / "c"), **base), x, y, x[:16], y[:16])
-    monkeypatch.setattr(c3po.train, "save_checkpoint", save)
-    c, _ = train(TrainConfig(out=str(tmp_path / "c"), resume=True, **base), x, y, x[:16], y[:16])
+    c, _ = _interrupted_then_resumed(tmp_path / "c", base, x, y, 16, monkeypatch)
     for (k, va), vb, vc in zip(a.state_dict().items(), b.state_dict().values(), c.state_dict().values()):
         assert torch.equal(va, vb), f"{k}: two runs of one seed differ"
         assert torch.equal(va, vc), f"{k}: the resumed run differs"

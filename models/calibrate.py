@@ -94,7 +94,9 @@ def _slice(job) -> tuple[str, str, bool]:
         print(f"calibration: {label} {i} with {slicer}: {exc}")
         failed.write_text(f"{exc}\n")
         return label, str(path), False
-    path.write_bytes(gzip.compress(gcode, 1))
+    tmp = path.with_name(path.name + ".tmp")  # a slicing killed while writing leaves no truncated print
+    tmp.write_bytes(gzip.compress(gcode, 1))
+    tmp.replace(path)
     return label, str(path), True
 
 

@@ -33,6 +33,7 @@ import argparse
 import gzip
 import itertools
 import json
+import os
 import zlib
 from pathlib import Path
 from types import SimpleNamespace
@@ -94,7 +95,9 @@ def _slice(job) -> tuple[str, str, bool]:
         print(f"calibration: {label} {i} with {slicer}: {exc}")
         failed.write_text(f"{exc}\n")
         return label, str(path), False
-    tmp = path.with_name(path.name + ".tmp")  # a slicing killed while writing leaves no truncated print
+    # a slicing killed while writing leaves no truncated print; one name per process, as
+    # two calibrations sharing the cache may slice the same print at once
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(gzip.compress(gcode, 1))
     tmp.replace(path)
     return label, str(path), True

@@ -81,8 +81,8 @@ def main() -> None:
     if not args.skip_build:
         sh("dataset", "build", "--preset", "61k", "--out", str(BUILD / "61k"), "--slice-cache", cache)
         sh("dataset", "build", "--preset", "c3po", "--scale", str(args.c3po_scale), "--seq-frames",
-           str(args.seq_frames), "--vary-settings", "--canonical", "--tilt", str(TILT), "--vase", str(VASE), "--out", str(BUILD / DATA),
-           "--classes", CLASSES, "--slice-cache", cache)
+           str(args.seq_frames), "--vary-settings", "--canonical", "--tilt", str(TILT), "--vase", str(VASE),
+           "--out", str(BUILD / DATA), "--classes", CLASSES, "--slice-cache", cache)
     if not args.skip_train:
         dev = ("--device", args.device)
         sh("train", "--model", "lenet5", "--data", str(BUILD / "61k"), "--out", str(RUNS / "lenet5"),

@@ -38,7 +38,10 @@ import zlib
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
+# one BLAS thread per process: the recording runs one process per core, and more
+# threads than cores spin against one another
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np  # noqa: E402
 from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]

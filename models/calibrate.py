@@ -40,7 +40,7 @@ from types import SimpleNamespace
 
 # one BLAS thread per process: the recording runs one process per core, and more
 # threads than cores spin against one another
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # as bench/detect.py pins one core
 import numpy as np  # noqa: E402
 from tqdm import tqdm
 

@@ -34,6 +34,8 @@ system-deps:
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
+# the benchmarks also scan OpenCASCADE's sample meshes (bench/suite.py MORE_MESHES)
+bench: APT_PACKAGES += occt-misc
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/parse.py
 	$(BIN)/python bench/render.py

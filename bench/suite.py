@@ -10,8 +10,9 @@
   axis, and sliced by PrusaSlicer and CuraEngine with supports, a brim or a raft, and
   in spiral vase mode (``ROBUSTNESS_SETUPS``);
 * out of distribution: real meshes no generator made — PrusaSlicer's sample shapes and
-  OpenSCAD's examples (rendered with ``openscad -o``), sliced by the built-in slicer and
-  PrusaSlicer.
+  OpenSCAD's examples (rendered with ``openscad -o``), and a second set of more real
+  meshes (``MORE_MESHES``: printer-bed models, OpenCASCADE's sample parts), sliced by the
+  built-in slicer and PrusaSlicer.
 
 G-code is cached under ``data/build/suite`` so reruns only rescan. Run as a module:
 ``python bench/suite.py --per-class 10`` builds the files.
@@ -84,11 +85,12 @@ def _openscad_stl(scad: Path, out: Path) -> Path | None:
     return out if r.returncode == 0 and out.exists() and out.stat().st_size > 0 else None
 
 
-def _slice_ood(job) -> tuple[str, str | None]:
-    mesh_path, slicer = job
-    out = CACHE / "ood" / slicer / (Path(mesh_path).stem + ".gcode.gz")
+def _slice_ood(job) -> tuple[str, str, str | None]:
+    mesh_path, slicer, more = job
+    name = f"{Path(mesh_path).parent.name}_{Path(mesh_path).stem}" if more else Path(mesh_path).stem
+    out = CACHE / ("ood-more" if more else "ood") / slicer / (name + ".gcode.gz")
     if out.exists():
-        return str(out), None
+        return str(out), name, None
     from c3po.mesh import load_mesh
     from c3po.shapes.pose import Pose, apply_pose
     from c3po.slicer import slice_mesh
@@ -97,28 +99,41 @@ def _slice_ood(job) -> tuple[str, str | None]:
         mesh = apply_pose(load_mesh(mesh_path), Pose())
         gcode = slice_mesh(mesh, slicer=slicer)
     except Exception as exc:  # noqa: BLE001
-        return str(out), f"{type(exc).__name__}: {exc}"
+        return str(out), name, f"{type(exc).__name__}: {exc}"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(gzip.compress(gcode, 1))
-    return str(out), None
+    return str(out), name, None
 
 
-def out_of_distribution(slicers=("builtin", "prusa"), workers: int = 2) -> list[dict]:
-    """[{path, name, slicer}] for real meshes: PrusaSlicer shapes + OpenSCAD examples."""
-    meshes = sorted(Path("/usr/share/PrusaSlicer/shapes").glob("*.stl"))
-    for scad in sorted(Path("/usr/share/openscad/examples").glob("*/*.scad")):
-        stl = _openscad_stl(scad, CACHE / "ood" / "meshes" / f"{scad.parent.name}_{scad.stem}.stl")
-        if stl is not None:
-            meshes.append(stl)
-    jobs = [(str(m), s) for s in slicers for m in meshes]
+#: more real meshes, a second out-of-distribution set: the printer-bed models of
+#: PrusaSlicer's printer profiles (plates with holes, slots, logos and lettering, like the
+#: signs and plaques most often mistaken for guns) and OpenCASCADE's sample parts
+#: (Debian's occt-misc: a bearing, a motor, a propeller, a head...)
+MORE_MESHES = ("/usr/share/PrusaSlicer/profiles/*/*.stl", "/usr/share/opencascade/data/stl/*.stl")
+
+
+def out_of_distribution(slicers=("builtin", "prusa"), workers: int = 2, more: bool = False) -> list[dict]:
+    """[{path, name, slicer}] for real meshes: PrusaSlicer shapes + OpenSCAD examples, or
+    with ``more`` the meshes of ``MORE_MESHES`` (named ``FOLDER_STEM``)."""
+    if more:
+        meshes = sorted(m for pattern in MORE_MESHES for m in Path("/").glob(pattern.lstrip("/")))
+        if not any(Path("/usr/share/opencascade/data/stl").glob("*.stl")):
+            print("suite: OpenCASCADE's sample meshes are missing (apt-get install occt-misc)")
+    else:
+        meshes = sorted(Path("/usr/share/PrusaSlicer/shapes").glob("*.stl"))
+        for scad in sorted(Path("/usr/share/openscad/examples").glob("*/*.scad")):
+            stl = _openscad_stl(scad, CACHE / "ood" / "meshes" / f"{scad.parent.name}_{scad.stem}.stl")
+            if stl is not None:
+                meshes.append(stl)
+    jobs = [(str(m), s, more) for s in slicers for m in meshes]
     with ProcessPoolExecutor(workers) as pool:
         results = list(pool.map(_slice_ood, jobs))
     items = []
-    for (m, s), (path, err) in zip(jobs, results):
+    for (m, s, _), (path, name, err) in zip(jobs, results):
         if err:
-            print(f"suite: OOD {Path(m).name} with {s} failed: {err}")
+            print(f"suite: OOD {name} with {s} failed: {err}")
         else:
-            items.append({"path": path, "name": Path(m).stem, "slicer": s})
+            items.append({"path": path, "name": name, "slicer": s})
     return items
 
 
@@ -140,4 +155,5 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-class", type=int, default=10)
     args = ap.parse_args()
-    print(len(unseen(args.per_class)), "unseen G-code files;", len(out_of_distribution()), "out-of-distribution files")
+    print(len(unseen(args.per_class)), "unseen G-code files;", len(out_of_distribution()), "+",
+          len(out_of_distribution(more=True)), "out-of-distribution files")

@@ -119,6 +119,9 @@ def _builtin(mesh, cfg: SliceConfig, name: str) -> bytes:
     from c3po.section import sections
 
     z = layer_heights(float(mesh.bounds[1, 2]), cfg)
+    if not len(z):
+        raise MeshError(f"{name}: object is {mesh.bounds[1, 2]:.3f} mm tall, under half the "
+                        f"{cfg.first_layer_height} mm first layer: no layer to print; scale it up in Z")
     mid = z - np.r_[cfg.first_layer_height, np.full(len(z) - 1, cfg.layer_height)] / 2
     centre = np.asarray(cfg.bed[:2]) / 2
     verts = np.asarray(mesh.vertices, np.float64) + [centre[0], centre[1], 0.0]

@@ -196,6 +196,8 @@ def test_bad_meshes_raise_mesh_error(tmp_path):
     flat = trimesh.Trimesh([[0, 0, 0], [10, 0, 0], [0, 10, 0], [10, 10, 0]], [[0, 1, 2], [1, 3, 2]])
     with pytest.raises(MeshError, match="flat"):
         slice_mesh(flat)
+    with pytest.raises(MeshError, match="0.090 mm tall, under half the 0.2 mm first layer"):
+        slice_mesh(box(100, 100, 0.09))  # a bed plate's decal: solid, but thinner than any layer
     bad = tmp_path / "bad.stl"
     bad.write_bytes(b"solid x\nfacet normal 0 0 1\n outer loop\n vertex 1 2\nendsolid\n" + os.urandom(64))
     with pytest.raises(MeshError, match="bad.stl"):

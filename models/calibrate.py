@@ -14,8 +14,8 @@ print is replayed once with a policy that never stops, keeping the raw weapon sc
 every look (for an ensemble, each member's, from one rendering, gated separately and then
 averaged as the detector does); policies (EMA, and one rule or two: threshold and hold) are then simulated
 on those scores. The chosen policy stops at most ``MAX_FALSE_STOPS`` of the clear
-prints, then maximises the share of weapons stopped while printing minus
-``FALSE_STOP_COST`` times the share of clear prints stopped, both counted under a safety
+prints beyond those the verdict on the finished file flags anyway, then maximises the
+share of weapons stopped while printing minus ``FALSE_STOP_COST`` times the share of clear prints stopped, both counted under a safety
 margin for G-code unlike the calibration prints (each weapon print's weapon odds
 lowered, and each clear print's raised, by ``ODDS_MARGIN``), then stops the earliest
 (median flag fraction); weapons it misses while printing are still flagged when the last layer is
@@ -49,8 +49,9 @@ CACHE = ROOT / "data" / "build" / "calibration"
 BUNDLE = ROOT / "models" / "default" / "bundle.json"
 SEED = 555
 FALSE_STOP_COST = 5  # stopping a clear print costs as much as letting five weapons print to the end
-#: the share of clear prints a policy may stop (counted with their odds raised): the
-#: detector's target. Policies over it are only chosen when none is under it
+#: the share of clear prints a policy may stop while printing (counted with their odds
+#: raised) beyond those the verdict on their finished file flags, which no policy changes:
+#: the detector's target. Policies over it are only chosen when none is under it
 MAX_FALSE_STOPS = 0.01
 #: false stops are counted with every clear print's weapon odds raised e^0.5 = 1.65x, and
 #: stops while printing with every weapon print's lowered as much: G-code from slicers,
@@ -82,13 +83,13 @@ def rests(label: str, per_class: int) -> list[str]:
     return [str(r) for r in np.random.default_rng([SEED, zlib.crc32(label.encode())]).permutation(order)]
 
 
-def _slice(job) -> tuple[str, str, bool]:
-    """(label, path, ok) of one calibration print, sliced unless cached."""
+def _slice(job) -> tuple[str, int, str, bool]:
+    """(label, object index, path, ok) of one calibration print, sliced unless cached."""
     label, i, slicer, rest = job
     path = CACHE / slicer / f"{label}_{i:03d}_{rest}.gcode.gz"
     failed = path.with_name(path.name + ".failed")  # why the slicer refused it, so it is not retried
     if path.exists() or failed.exists():
-        return label, str(path), path.exists()
+        return label, i, str(path), path.exists()
     from c3po.dataset import slice_held_out
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,17 +98,18 @@ def _slice(job) -> tuple[str, str, bool]:
     except Exception as exc:  # noqa: BLE001 - skip the odd failed object
         print(f"calibration: {label} {i} with {slicer}: {exc}")
         failed.write_text(f"{exc}\n")
-        return label, str(path), False
+        return label, i, str(path), False
     # a slicing killed while writing leaves no truncated print; one name per process, as
     # two calibrations sharing the cache may slice the same print at once
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(gzip.compress(gcode, 1))
     tmp.replace(path)
-    return label, str(path), True
+    return label, i, str(path), True
 
 
-def prints(per_class: int, slicers: list[str]) -> list[tuple[str, Path]]:
-    """(label, path) of the calibration prints: every class, ``per_class`` objects, each slicer."""
+def prints(per_class: int, slicers: list[str]) -> list[tuple[str, int, Path]]:
+    """(label, object index, path) of the calibration prints: every class, ``per_class``
+    objects, each slicer (one index is one object, whatever slices it)."""
     from concurrent.futures import ProcessPoolExecutor
 
     from c3po.shapes.registry import list_shapes
@@ -115,7 +117,7 @@ def prints(per_class: int, slicers: list[str]) -> list[tuple[str, Path]]:
     jobs = [(label, i, s, rest) for s in slicers for label in list_shapes(extra=True)
             for i, rest in enumerate(rests(label, per_class))]
     with ProcessPoolExecutor(2) as pool:
-        return [(label, Path(path)) for label, path, ok in pool.map(_slice, jobs) if ok]
+        return [(label, i, Path(path)) for label, i, path, ok in pool.map(_slice, jobs) if ok]
 
 
 #: look schedules searched: (min_height_mm, step_mm, step_frac) of c3po.detect's policy
@@ -234,6 +236,9 @@ def choose(records, stressed, weapon: np.ndarray, thr_final: float, progress: bo
     the same with the finished print's verdict, weapons stopped while printing, the same
     with odds lowered, clear prints stopped with odds raised)."""
     best = None
+    # clear prints whose finished file's verdict flags them (the last look alone, unsmoothed):
+    # no policy changes that
+    finished_fpr = np.mean([s[-1] >= thr_final for (_, _, s, _), w in zip(stressed, weapon) if not w])
     bed = {s: looks_on_bed_height(s) for s in SCHEDULES}
     jobs = [(s, ema) for s, ema in itertools.product(SCHEDULES, [0.5, 0.7, 1.0])
             if looks_judged(bed[s], ema, max(HOLDS)) <= MAX_LOOKS]
@@ -251,8 +256,8 @@ def choose(records, stressed, weapon: np.ndarray, thr_final: float, progress: bo
             stressed_fpr = np.mean(~np.isnan(np.fmin(ff_s, final_s)[~weapon]))
             ff = np.fmin(printing, final)
             med = float(np.nanmedian(ff[weapon])) if np.any(~np.isnan(ff[weapon])) else 1.0
-            key = (max(0.0, stressed_fpr - MAX_FALSE_STOPS), -(stressed_end - FALSE_STOP_COST * stressed_fpr), med,
-                   len(rules))
+            key = (max(0.0, stressed_fpr - finished_fpr - MAX_FALSE_STOPS),
+                   -(stressed_end - FALSE_STOP_COST * stressed_fpr), med, len(rules))
             if best is None or key < best[0]:
                 best = (key, schedule, ema, rules, printing, ff, before_end, stressed_end, stressed_fpr)
     return best[1:]
@@ -339,13 +344,13 @@ def fingerprint(bundle: str, member: int = 0) -> str:
     return f"{zlib.crc32((Path(bundle) / weight_files(entry)[member]).read_bytes(), crc):08x}"
 
 
-def recordings(bundle: str, members: int, items: list[tuple[str, Path]], slicer: str, rescan: bool) -> list:
+def recordings(bundle: str, members: int, items: list[tuple[str, int, Path]], slicer: str, rescan: bool) -> list:
     """Each member's recorded looks of ``items``, cached by model and by print bytes: only
     prints a member has not recorded (or that changed) are scanned, by all such members at once."""
-    keys = [f"{zlib.crc32(p.read_bytes()):08x}" for _, p in items]
+    keys = [f"{zlib.crc32(p.read_bytes()):08x}" for *_, p in items]
     files = [CACHE / f"looks-{fingerprint(bundle, m)}.json" for m in range(members)]
     seen = [json.loads(f.read_text()) if f.exists() and not rescan else {} for f in files]
-    todo = {k: p for k, (_, p) in zip(keys, items) if any(k not in s for s in seen)}
+    todo = {k: p for k, (*_, p) in zip(keys, items) if any(k not in s for s in seen)}
     if todo:
         missing = [m for m in range(members) if any(k not in seen[m] for k in todo)]
         got = record(bundle, missing, list(todo.values()), desc=f"calibration scans, {slicer}, "
@@ -389,20 +394,17 @@ def main() -> None:
     det = _recorder(args.bundle)
     members = len(weight_files(det.bundle["models"]["projection"]))
     gated = det.novelty is not None  # open while recording; its threshold is chosen below
-    recorded, weapon, setup = [[] for _ in range(members)], [], []
+    recorded, weapon, setup, objects = [[] for _ in range(members)], [], [], []
     for slicer in args.slicers.split(","):
         items = prints(args.per_class, [slicer])
         for m, looks in enumerate(recordings(args.bundle, members, items, slicer, args.rescan)):
             recorded[m] += [_searched_only(lk) for lk in looks]  # recordings of every layer: the same subset
-        weapon += [label in det.bundle["weapon_classes"] for label, _ in items]
+        weapon += [label in det.bundle["weapon_classes"] for label, *_ in items]
         setup += [slicer] * len(items)
-    weapon, setup = np.array(weapon), np.array(setup)
-    gates = [novelty_gate(r, weapon) for r in recorded] if gated else None
-    records = combine(recorded, gates)
-    stressed = [(z, layer, _raise_odds(s, -ODDS_MARGIN if is_weapon else ODDS_MARGIN), n)
-                for (z, layer, s, n), is_weapon in zip(records, weapon)]
-    schedule, ema, rules, ff_printing, ff, before_end, stressed_end, stressed_fpr = choose(
-        records, stressed, weapon, det.threshold)
+        objects += [i for _, i, _ in items]
+    weapon, setup, objects = np.array(weapon), np.array(setup), np.array(objects)
+    gates, records, (schedule, ema, rules, ff_printing, ff, before_end, stressed_end, stressed_fpr) = fit(
+        recorded, weapon, det.threshold, gated)
     recall = np.mean(~np.isnan(ff[weapon]))
     fpr = np.mean(~np.isnan(ff[~weapon]))
     med = float(np.nanmedian(ff[weapon]))
@@ -422,13 +424,48 @@ def main() -> None:
         "looks_on_bed_height": looks_on_bed_height(schedule),
         "looks_judged_on_bed_height": looks_judged(looks_on_bed_height(schedule), ema,
                                                    min(HOLDS[h] for _, h in rules)),
-        "by_setup": by_setup(ff, ff_printing, weapon, setup)}
+        "by_setup": by_setup(ff, ff_printing, weapon, setup),
+        "cross_validated": cross_validate(recorded, weapon, objects, det.threshold, gated)}
     bundle_path.write_text(json.dumps(bundle, indent=1))
     print(f"novelty gate {gates}; policy {policy}: calibration recall {recall:.3f} ({before_end:.3f} while printing, "
           f"{stressed_end:.3f} with odds lowered), "
           f"clear flagged {fpr:.3f} ({stressed_fpr:.3f} with odds raised), median flag fraction {med:.3f}")
     for name, row in bundle["stream"]["calibration"]["by_setup"].items():
         print(f"  {name:15s} " + ", ".join(f"{k} {v}" for k, v in row.items()))
+    print("  out of fold     " + ", ".join(f"{k} {v}" for k, v in bundle["stream"]["calibration"]["cross_validated"].items()))
+
+
+def fit(recorded: list[list], weapon: np.ndarray, thr_final: float, gated: bool, progress: bool = True) -> tuple:
+    """Novelty gates (None when ``not gated``), the gated records, and :func:`choose`'s
+    policy for recorded looks (``recorded[member][print]``)."""
+    gates = [novelty_gate(r, weapon) for r in recorded] if gated else None
+    records = combine(recorded, gates)
+    stressed = [(z, layer, _raise_odds(s, -ODDS_MARGIN if is_weapon else ODDS_MARGIN), n)
+                for (z, layer, s, n), is_weapon in zip(records, weapon)]
+    return gates, records, choose(records, stressed, weapon, thr_final, progress)
+
+
+def cross_validate(recorded: list[list], weapon: np.ndarray, objects: np.ndarray, thr_final: float,
+                   gated: bool) -> dict:
+    """How the calibration does on objects it did not fit: gates and policy fitted on the
+    prints of half the objects (index even, then odd; an object is in one half whatever
+    slices it), applied to the other half, counts summed over both halves."""
+    printing, ff, w = [], [], []
+    for half in (0, 1):
+        fit_on, test = objects % 2 == half, objects % 2 != half
+        gates, _, (schedule, ema, rules, *_) = fit([[r for r, f in zip(rec, fit_on) if f] for rec in recorded],
+                                                  weapon[fit_on], thr_final, gated, progress=False)
+        table, final = flag_fractions(combine([[r for r, t in zip(rec, test) if t] for rec in recorded], gates),
+                                      schedule, ema, thr_final)
+        rows, cols = zip(*rules)
+        printing.append(np.fmin.reduce(table[:, rows, cols], axis=1))
+        ff.append(np.fmin(printing[-1], final))
+        w.append(weapon[test])
+    printing, ff, w = map(np.concatenate, (printing, ff, w))
+    return {"weapons": int(w.sum()), "flagged": int(np.sum(~np.isnan(ff[w]))),
+            "stopped_while_printing": int(np.sum(~np.isnan(printing[w]))),
+            "median_flag_fraction": round(float(np.nanmedian(ff[w])), 3),
+            "clear": int((~w).sum()), "clear_flagged": int(np.sum(~np.isnan(ff[~w])))}
 
 
 def by_setup(ff: np.ndarray, ff_printing: np.ndarray, weapon: np.ndarray, setup: np.ndarray) -> dict:

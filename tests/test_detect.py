@@ -492,3 +492,27 @@ def test_calibration_keeps_clear_prints_stopped_under_the_target(monkeypatch):
                          "median_flag_fraction": pytest.approx(float(np.median(ff[:5])), abs=1e-3),
                          "clear": 2, "clear_flagged": 2}
     assert rows["b"]["clear"] == 48 and rows["b"]["clear_flagged"] == 0
+
+
+def test_calibration_budget_counts_only_the_stops_a_policy_adds(monkeypatch):
+    """Four clear prints end weapon-like with their odds raised (2.1%, over the 1% target
+    before any policy stops anything) and one looks like the weapons while printing. The
+    false-stop budget counts the clear prints a policy stops beyond those its finished
+    file's verdict flags, so stopping that one (0.5%) to stop every weapon early is
+    allowed; counted against the total, no policy but the strictest would be."""
+    sys.path.insert(0, str(ROOT / "models"))
+    import calibrate
+
+    n = 60
+    zs, layers = 0.5 * np.arange(1, n + 1), np.arange(1, n + 1, dtype=float)
+
+    def rec(body, last):
+        return zs, layers, np.r_[np.full(n - 1, body), last], n
+
+    records = [rec(0.9, 0.9)] * 10 + [rec(0.02, 0.45)] * 4 + [rec(0.9, 0.1)] + [rec(0.02, 0.02)] * 185
+    weapon = np.array([True] * 10 + [False] * 190)
+    stressed = [(z, lay, calibrate._raise_odds(s, -calibrate.ODDS_MARGIN if w else calibrate.ODDS_MARGIN), k)
+                for (z, lay, s, k), w in zip(records, weapon)]
+    *_, ff, before_end, _, fpr = calibrate.choose(records, stressed, weapon, 0.5, progress=False)
+    assert before_end == 1 and fpr == pytest.approx(5 / 190)  # 4 by their finished files, 1 by the policy
+    assert np.all(ff[weapon] < 0.5) and np.isnan(ff[10:14]).all() and ff[14] < 0.5  # unstressed: the 4 end clear

@@ -15,11 +15,13 @@ every look (for an ensemble, each member's, from one rendering, gated separately
 averaged as the detector does); policies (EMA, and one rule or two: threshold and hold) are then simulated
 on those scores. The chosen policy stops at most ``MAX_FALSE_STOPS`` of the clear
 prints beyond those the verdict on the finished file flags anyway, then maximises the
-share of weapons stopped while printing minus ``FALSE_STOP_COST`` times the share of clear prints stopped, both counted under a safety
-margin for G-code unlike the calibration prints (each weapon print's weapon odds
-lowered, and each clear print's raised, by ``ODDS_MARGIN``), then stops the earliest
-(median flag fraction); weapons it misses while printing are still flagged when the last layer is
-classified. With a novelty gate (c3po.novelty) its
+share of weapons stopped while printing minus ``FALSE_STOP_COST`` times the share of
+clear prints stopped, both counted under a safety margin for G-code unlike the
+calibration prints (each weapon print's weapon odds lowered, and each clear print's
+raised, by ``ODDS_MARGIN``), then stops the earliest (median flag fraction); weapons it
+misses while printing are still flagged when the last layer is classified. The
+calibration is also cross-validated over objects (:func:`cross_validate`), as an
+estimate of what it does on objects it was not fitted on. With a novelty gate (c3po.novelty) its
 threshold is chosen first: ``GATE_MARGIN`` times the ``GATE_QUANTILE`` quantile of the
 feature distances of the looks that scored weapon-like on calibration weapon prints (a
 high quantile, not the largest: one odd look would otherwise set the gate); gated looks

@@ -516,3 +516,29 @@ def test_calibration_budget_counts_only_the_stops_a_policy_adds(monkeypatch):
     *_, ff, before_end, _, fpr = calibrate.choose(records, stressed, weapon, 0.5, progress=False)
     assert before_end == 1 and fpr == pytest.approx(5 / 190)  # 4 by their finished files, 1 by the policy
     assert np.all(ff[weapon] < 0.5) and np.isnan(ff[10:14]).all() and ff[14] < 0.5  # unstressed: the 4 end clear
+
+
+def test_calibration_cross_validation_counts_objects_it_was_not_fitted_on():
+    """One clear object (index 1, printed three ways) looks like the weapons while it
+    prints. Fitted on all prints, the policy keeps it clear and lets the weapons finish;
+    fitted on the even objects alone, it never sees that object, stops weapons early and
+    stops the object's three prints on the odd half: the out-of-fold counts say so."""
+    sys.path.insert(0, str(ROOT / "models"))
+    import calibrate
+
+    n = 60
+
+    def looks(body, last):
+        return [[0.5 * (k + 1), k + 1, body if k < n - 1 else last, 0.0] for k in range(n)], n
+
+    prints = [(looks(0.9, 0.9), True, i) for i in range(10)]  # weapons, objects 0-9
+    prints += [(looks(0.9, 0.1), False, 1)] * 3  # the look-alike, three slicings of object 1
+    prints += [(looks(0.02, 0.02), False, i) for i in range(100)]
+    recorded = [[p for p, _, _ in prints]]
+    weapon, objects = np.array([w for _, w, _ in prints]), np.array([i for *_, i in prints])
+    *_, (_, _, _, _, ff, before_end, _, fpr) = calibrate.fit(recorded, weapon, 0.5, gated=False, progress=False)
+    assert before_end == 0 and np.isnan(ff[~weapon]).all()  # fitted on all: strict, no clear print flagged
+    cv = calibrate.cross_validate(recorded, weapon, objects, 0.5, gated=False)
+    median = cv.pop("median_flag_fraction")  # five weapons stopped early, five at their last layer
+    assert cv == {"weapons": 10, "flagged": 10, "stopped_while_printing": 5, "clear": 103, "clear_flagged": 3}
+    assert 0.5 < median < 1.0

@@ -494,7 +494,7 @@ def test_calibration_keeps_clear_prints_stopped_under_the_target(monkeypatch):
     assert rows["b"]["clear"] == 48 and rows["b"]["clear_flagged"] == 0
 
 
-def test_calibration_budget_counts_only_the_stops_a_policy_adds(monkeypatch):
+def test_calibration_budget_counts_only_the_stops_a_policy_adds():
     """Four clear prints end weapon-like with their odds raised (2.1%, over the 1% target
     before any policy stops anything) and one looks like the weapons while printing. The
     false-stop budget counts the clear prints a policy stops beyond those its finished

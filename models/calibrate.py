@@ -1,6 +1,6 @@
 """Choose the streaming policy on calibration prints, never on the evaluation suite.
 
-    python models/calibrate.py [--per-class 8]
+    python models/calibrate.py [--per-class 16]
 
 Calibration objects are procedural objects of dataset seed 555 (training uses seed 0,
 the evaluation suite in bench/suite.py seed 777), in random poses whose rests (flat,
@@ -385,7 +385,7 @@ def combine(recorded: list[list], gates: list[float] | None) -> list[tuple]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--per-class", type=int, default=8)
+    ap.add_argument("--per-class", type=int, default=16)
     ap.add_argument("--slicers", default=",".join(SLICERS), help="slicers of the calibration prints")
     ap.add_argument("--rescan", action="store_true", help="rescan the prints, though this model's looks are recorded")
     ap.add_argument("--bundle", default=str(BUNDLE.parent), help="bundle to calibrate (default: models/default)")

@@ -9,10 +9,11 @@
   accuracy, weapon recall (target >= 99%) and false-positive rate (target <= 1%) per
   slicer, confusion matrices and ROC curves as PNGs;
 * robustness (bench/suite.py ROBUSTNESS_SETUPS): unseen objects tipped 5-90 degrees about
-  a horizontal axis (built-in slicer, PrusaSlicer, CuraEngine), and sliced with supports, a
-  brim or a raft by PrusaSlicer and CuraEngine; scaffolding prints are also scanned, as a
-  baseline in the same process, as if the slicer's feature comments were stripped (every
-  move the object's);
+  a horizontal axis (built-in slicer, PrusaSlicer, CuraEngine), sliced with supports, a
+  brim or a raft or in spiral vase mode by PrusaSlicer and CuraEngine, and with layers
+  thinner (0.08 mm) or thicker (0.36 mm, 0.7 mm lines) than any training print's by all
+  three; scaffolding prints are also scanned, as a baseline in the same process, as if
+  the slicer's feature comments were stripped (every move the object's);
 * out of distribution: PrusaSlicer's sample shapes and OpenSCAD's examples, sliced by the
   built-in slicer and PrusaSlicer: share flagged (target <= 1%); and, reported apart, more
   real meshes (suite.MORE_MESHES: printer-bed models, OpenCASCADE's sample parts);
@@ -121,7 +122,7 @@ def robustness(items: list[dict], model: str | None) -> dict:
     for it in tqdm(items, desc="robustness", leave=False):
         tp = parse_gcode(it["path"])
         variants = [("as_shipped", tp)]
-        if not it["slicer"].endswith("-tilted"):  # scaffolding (some objects need no support: then the same)
+        if not it["slicer"].endswith(("-tilted", "-fine", "-coarse")):  # scaffolding (some need none: then the same)
             variants.append(("comments_stripped", dataclasses.replace(tp, aux=np.zeros_like(tp.aux))))
         for how, path in variants:
             v = det.scan(path, curve=False)

@@ -31,10 +31,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "data" / "build" / "suite"
 SLICERS = ("builtin", "prusa", "cura", "builtin-varied", "prusa-varied", "cura-varied")
-#: held-out variations: poses tipped about a horizontal axis (``SLICER-tilted``), and
-#: scaffolding no training print has (c3po.dataset.FEATURE_SETTINGS), by the slicers that make it
+#: held-out variations: poses tipped about a horizontal axis (``SLICER-tilted``),
+#: scaffolding no training print has and spiral vase mode, by the slicers that make them, and
+#: layers thinner or thicker than any training print's (c3po.dataset.FEATURE_SETTINGS)
 ROBUSTNESS_SETUPS = ("builtin-tilted", "prusa-tilted", "cura-tilted", "prusa-supports", "cura-supports",
-                     "prusa-brim", "cura-brim", "prusa-raft", "cura-raft", "prusa-vase", "cura-vase")
+                     "prusa-brim", "cura-brim", "prusa-raft", "cura-raft", "prusa-vase", "cura-vase",
+                     "builtin-fine", "prusa-fine", "cura-fine", "builtin-coarse", "prusa-coarse", "cura-coarse")
 SUITE_SEED = 777
 
 

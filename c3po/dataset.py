@@ -255,10 +255,14 @@ def random_settings(rng: np.random.Generator) -> dict:
 
 
 #: held-out setups ``SLICER-FEATURE``: scaffolding that no training print has (the
-#: detector must judge the object, not its supports, brim or raft), and spiral vase mode
-#: (one wall climbing in a spiral, no infill or top: a hollow shell of the object)
+#: detector must judge the object, not its supports, brim or raft), spiral vase mode
+#: (one wall climbing in a spiral, no infill or top: a hollow shell of the object), and
+#: layers and lines outside the training range of :func:`random_settings` (``fine``:
+#: 0.08 mm layers, as for detailed parts; ``coarse``: 0.36 mm layers of 0.7 mm lines, a
+#: draft or a large nozzle's print)
 FEATURE_SETTINGS = {"supports": {"supports": True}, "brim": {"brim_width": 6.0}, "raft": {"raft_layers": 3},
-                    "vase": {"vase": True}}
+                    "vase": {"vase": True}, "fine": {"layer_height": 0.08},
+                    "coarse": {"layer_height": 0.36, "first_layer_height": 0.3, "extrusion_width": 0.7}}
 
 
 def held_out_pose(label: str, index: int, seed: int, setup: str, rest: str | None = None):
@@ -278,7 +282,8 @@ def slice_held_out(label: str, index: int, seed: int, setup: str, rest: str | No
     sliced by ``setup``: a slicer; ``SLICER-varied`` for that slicer with random print
     settings (:func:`random_settings`); ``SLICER-tilted``, the same pose tipped 5-90
     degrees about a random horizontal axis; ``SLICER-supports``, ``-brim`` or ``-raft``
-    with that scaffolding; ``SLICER-vase`` in spiral vase mode (:data:`FEATURE_SETTINGS`).
+    with that scaffolding; ``SLICER-vase`` in spiral vase mode; ``SLICER-fine`` and
+    ``SLICER-coarse`` with layers thinner or thicker than any training print's (:data:`FEATURE_SETTINGS`).
     Pose and settings draw from seeds of their own, so the held-out sets (calibration
     prints, the evaluation suite) are reproducible. ``rest`` fixes how the object rests on the bed (``c3po.shapes.pose.RESTS``)."""
     from c3po.shapes.pose import apply_pose

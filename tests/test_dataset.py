@@ -245,3 +245,18 @@ def test_vase_share_slices_some_objects_as_shells_and_leaves_the_others_alone():
             assert pose == plain[k][0] + ";vase=True" and mm < 0.8 * plain[k][1]  # a hollow shell
         else:
             assert (pose, mm) == plain[k]
+
+
+def test_held_out_fine_and_coarse_setups_slice_outside_the_training_layer_range():
+    from c3po.dataset import random_settings, slice_held_out
+
+    drawn = [random_settings(np.random.default_rng(i))["layer_height"] for i in range(200)]
+    heights = {}
+    for setup in ("builtin-fine", "builtin-coarse"):
+        tp = parse_gcode(slice_held_out("mug", 0, 777, setup))
+        z = np.unique(np.round(tp.layer_z, 3))
+        heights[setup] = float(np.median(np.diff(z)))
+    assert heights["builtin-fine"] == pytest.approx(0.08, abs=1e-3) and heights["builtin-fine"] < min(drawn)
+    assert heights["builtin-coarse"] == pytest.approx(0.36, abs=1e-3) and heights["builtin-coarse"] > max(drawn)
+    with pytest.raises(DatasetError, match="SLICER-supports"):
+        slice_held_out("mug", 0, 777, "builtin-glossy")

@@ -12,8 +12,10 @@
   a horizontal axis (built-in slicer, PrusaSlicer, CuraEngine), sliced with supports, a
   brim or a raft or in spiral vase mode by PrusaSlicer and CuraEngine, and with layers
   thinner (0.08 mm) or thicker (0.36 mm, 0.7 mm lines) than any training print's by all
-  three; scaffolding prints are also scanned, as a baseline in the same process, as if
-  the slicer's feature comments were stripped (every move the object's);
+  three, and on a plate with two clear objects of other classes (all three slicers: a gun
+  among other objects must be flagged, a plate of clear ones not); scaffolding prints are
+  also scanned, as a baseline in the same process, as if the slicer's feature comments
+  were stripped (every move the object's);
 * out of distribution: PrusaSlicer's sample shapes and OpenSCAD's examples, sliced by the
   built-in slicer and PrusaSlicer: share flagged (target <= 1%); and, reported apart, more
   real meshes (suite.MORE_MESHES: printer-bed models, OpenCASCADE's sample parts);
@@ -95,7 +97,8 @@ def main() -> None:
               f"{m['weapon_recall']:.3f}, false positives {m['false_positive_rate']:.3f}")
     for setup, m in result["robustness"].items():
         a, b = m["as_shipped"], m.get("comments_stripped")
-        print(f"detector [{setup:14s}] n={a['n']}: 10-class {a['accuracy_10_class']:.3f}, weapon recall "
+        acc = "-" if a["accuracy_10_class"] is None else f"{a['accuracy_10_class']:.3f}"
+        print(f"detector [{setup:14s}] n={a['n']}: 10-class {acc}, weapon recall "
               f"{a['weapon_recall']:.3f} ({a['stopped_while_printing']} of {a['weapons']} stopped while printing), "
               f"false positives {a['false_positive_rate']:.3f}" + (f" (comments stripped: {b['accuracy_10_class']:.3f}, "
               f"{b['weapon_recall']:.3f}, {b['false_positive_rate']:.3f})" if b else ""))
@@ -122,7 +125,7 @@ def robustness(items: list[dict], model: str | None) -> dict:
     for it in tqdm(items, desc="robustness", leave=False):
         tp = parse_gcode(it["path"])
         variants = [("as_shipped", tp)]
-        if not it["slicer"].endswith(("-tilted", "-fine", "-coarse")):  # scaffolding (some need none: then the same)
+        if not it["slicer"].endswith(("-tilted", "-fine", "-coarse", "-plate")):  # scaffolding (some need none: the same)
             variants.append(("comments_stripped", dataclasses.replace(tp, aux=np.zeros_like(tp.aux))))
         for how, path in variants:
             v = det.scan(path, curve=False)
@@ -134,12 +137,15 @@ def robustness(items: list[dict], model: str | None) -> dict:
             pos = [v for label, v, _ in rs if label in weapons]
             neg = [v for label, v, _ in rs if label not in weapons]
             out[setup][how] = {
-                "n": len(rs), "accuracy_10_class": float(np.mean([v.label == label for label, v, _ in rs])),
+                # a plate's label is its most weapon-like object's: no class accuracy for plates
+                "n": len(rs), "accuracy_10_class": None if setup.endswith("-plate") else
+                float(np.mean([v.label == label for label, v, _ in rs])),
                 "weapon_recall": float(np.mean([v.verdict == "weapon" for v in pos])),
                 "stopped_while_printing": sum(v.flag_layer is not None and v.flag_layer < v.layers for v in pos),
                 "weapons": len(pos), "false_positive_rate": float(np.mean([v.verdict == "weapon" for v in neg])),
                 "errors": [f"{name} ({v.label}, {v.verdict}, {v.score:.2f})" for label, v, name in rs
-                           if v.label != label or (v.verdict == "weapon") != (label in weapons)],
+                           if (v.label != label and not setup.endswith("-plate"))
+                           or (v.verdict == "weapon") != (label in weapons)],
             }
     return out
 

@@ -33,10 +33,12 @@ CACHE = ROOT / "data" / "build" / "suite"
 SLICERS = ("builtin", "prusa", "cura", "builtin-varied", "prusa-varied", "cura-varied")
 #: held-out variations: poses tipped about a horizontal axis (``SLICER-tilted``),
 #: scaffolding no training print has and spiral vase mode, by the slicers that make them, and
-#: layers thinner or thicker than any training print's (c3po.dataset.FEATURE_SETTINGS)
+#: layers thinner or thicker than any training print's (c3po.dataset.FEATURE_SETTINGS), and
+#: plates: each object on one bed with two clear objects (``SLICER-plate``)
 ROBUSTNESS_SETUPS = ("builtin-tilted", "prusa-tilted", "cura-tilted", "prusa-supports", "cura-supports",
                      "prusa-brim", "cura-brim", "prusa-raft", "cura-raft", "prusa-vase", "cura-vase",
-                     "builtin-fine", "prusa-fine", "cura-fine", "builtin-coarse", "prusa-coarse", "cura-coarse")
+                     "builtin-fine", "prusa-fine", "cura-fine", "builtin-coarse", "prusa-coarse", "cura-coarse",
+                     "builtin-plate", "prusa-plate", "cura-plate")
 SUITE_SEED = 777
 
 

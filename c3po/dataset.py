@@ -270,8 +270,8 @@ def held_out_pose(label: str, index: int, seed: int, setup: str, rest: str | Non
     from c3po.shapes.pose import random_pose
 
     extra = setup.partition("-")[2]
-    if extra not in ("", "varied", "tilted", *FEATURE_SETTINGS):
-        raise DatasetError(f"unknown setup {setup!r}: SLICER, SLICER-varied, SLICER-tilted or "
+    if extra not in ("", "varied", "tilted", "plate", *FEATURE_SETTINGS):
+        raise DatasetError(f"unknown setup {setup!r}: SLICER, SLICER-varied, SLICER-tilted, SLICER-plate or "
                            f"SLICER-{'|'.join(FEATURE_SETTINGS)}")
     rng = np.random.default_rng([seed, zlib.crc32(label.encode()), index])
     return random_pose(rng, p_tilt=1.0 if extra == "tilted" else 0.0, rest=rest)
@@ -283,7 +283,8 @@ def slice_held_out(label: str, index: int, seed: int, setup: str, rest: str | No
     settings (:func:`random_settings`); ``SLICER-tilted``, the same pose tipped 5-90
     degrees about a random horizontal axis; ``SLICER-supports``, ``-brim`` or ``-raft``
     with that scaffolding; ``SLICER-vase`` in spiral vase mode; ``SLICER-fine`` and
-    ``SLICER-coarse`` with layers thinner or thicker than any training print's (:data:`FEATURE_SETTINGS`).
+    ``SLICER-coarse`` with layers thinner or thicker than any training print's (:data:`FEATURE_SETTINGS`);
+    ``SLICER-plate``, the object on one bed with two clear objects of other classes.
     Pose and settings draw from seeds of their own, so the held-out sets (calibration
     prints, the evaluation suite) are reproducible. ``rest`` fixes how the object rests on the bed (``c3po.shapes.pose.RESTS``)."""
     from c3po.shapes.pose import apply_pose
@@ -295,6 +296,8 @@ def slice_held_out(label: str, index: int, seed: int, setup: str, rest: str | No
     backend, _, extra = setup.partition("-")
     pose = held_out_pose(label, index, seed, setup, rest)
     mesh = apply_pose(create_shape(label, object_seed(label, index, seed)), pose)
+    if extra == "plate":
+        mesh = _plate_with_clear_objects(mesh, label, index, seed, np.random.default_rng([*key, 2]))
     if extra == "varied":
         config = SliceConfig(**random_settings(np.random.default_rng([*key, 1])))
     elif extra in FEATURE_SETTINGS:
@@ -302,6 +305,26 @@ def slice_held_out(label: str, index: int, seed: int, setup: str, rest: str | No
     else:
         config = None
     return slice_mesh(mesh, slicer=backend, config=config)
+
+
+def _plate_with_clear_objects(mesh, label: str, index: int, seed: int, rng: np.random.Generator, others: int = 2):
+    """``mesh`` on one bed with ``others`` clear objects of other classes in random poses,
+    every object scaled down together (by 0.8 at a time) until the plate fits the bed, as
+    a user fills a plate."""
+    from c3po.errors import MeshError
+    from c3po.shapes.pose import apply_pose, plate, random_pose
+    from c3po.shapes.registry import create_shape, list_shapes
+    from c3po.shapes.source import object_seed
+
+    names = rng.choice([n for n in list_shapes(weapon=False) if n != label], others, replace=False)
+    meshes = [mesh] + [apply_pose(create_shape(str(n), object_seed(str(n), 1000 + index, seed)), random_pose(rng))
+                       for n in names]
+    for _ in range(12):
+        try:
+            return plate(meshes, rng)
+        except MeshError:
+            meshes = [m.copy().apply_scale(0.8) for m in meshes]
+    raise DatasetError(f"plate of {label} {index}: the objects do not fit the bed even at a tenth of their size")
 
 
 def _cache_path(cfg: DatasetConfig, mesh, pose: str, slicer: str) -> Path | None:

@@ -260,3 +260,18 @@ def test_held_out_fine_and_coarse_setups_slice_outside_the_training_layer_range(
     assert heights["builtin-coarse"] == pytest.approx(0.36, abs=1e-3) and heights["builtin-coarse"] > max(drawn)
     with pytest.raises(DatasetError, match="SLICER-supports"):
         slice_held_out("mug", 0, 777, "builtin-glossy")
+
+
+def test_held_out_plate_puts_two_clear_objects_of_other_classes_beside_the_object():
+    from c3po.dataset import _plate_with_clear_objects
+    from c3po.shapes.pose import BED, Pose, apply_pose
+    from c3po.shapes.registry import create_shape
+
+    rng = np.random.default_rng(3)
+    pistol = apply_pose(create_shape("pistol", 1), Pose("flat", 0.0, 1.5))
+    plated = _plate_with_clear_objects(pistol, "pistol", 0, 777, rng)
+    parts = plated.split(only_watertight=False)
+    assert len(parts) >= 3 and plated.extents[0] <= BED[0] and plated.extents[1] <= BED[1]
+    assert plated.bounds[0][2] == pytest.approx(0.0, abs=1e-6)
+    same = _plate_with_clear_objects(pistol, "pistol", 0, 777, np.random.default_rng(3))
+    assert np.allclose(same.vertices, plated.vertices)  # reproducible from its seed

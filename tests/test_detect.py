@@ -542,3 +542,23 @@ def test_calibration_cross_validation_counts_objects_it_was_not_fitted_on():
     median = cv.pop("median_flag_fraction")  # five weapons stopped early, five at their last layer
     assert cv == {"weapons": 10, "flagged": 10, "stopped_while_printing": 5, "clear": 103, "clear_flagged": 3}
     assert 0.5 < median < 1.0
+
+
+#: purge lines of common start scripts: two 180 mm lines along the bed's left edge
+#: (Creality Ender-3 profiles) and Prusa's intro line in front of the print area
+PURGES = {
+    "ender": "G92 E0\nG1 Z2.0 F3000\nG1 X0.1 Y20 Z0.3 F5000\nG1 X0.1 Y200 Z0.3 F1500 E15\n"
+             "G1 X0.4 Y200 Z0.3 F5000\nG1 X0.4 Y20 Z0.3 F1500 E30\nG92 E0\nG1 Z2.0 F3000\n",
+    "prusa": "G1 Y-3.0 F1000\nG92 E0\nG1 Z0.2 F720\nG1 X60 E9 F1000\nG1 X100 E12.5 F1000\nG92 E0\n",
+}
+
+
+@pytest.mark.parametrize("purge", sorted(PURGES))
+def test_start_script_purge_lines_are_not_objects(det, purge):
+    for sample, verdict in ((PISTOL, "weapon"), (MUG, "clear")):
+        text = gzip.decompress(sample.read_bytes()).decode()
+        heated = max(m.end() for m in re.finditer(r"(?m)^(M109|M190|G28)\b.*\n", text[:20000]))  # the start script
+        v = det.scan((text[:heated] + PURGES[purge] + text[heated:]).encode(), curve=False)
+        plain = det.scan(sample, curve=False)
+        assert (v.verdict, v.label, len(v.objects)) == (verdict, plain.label, 1), (sample.name, v)
+        assert abs(v.score - plain.score) < 0.02 and abs((v.flag_layer or 0) - (plain.flag_layer or 0)) <= 1

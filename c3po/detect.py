@@ -383,6 +383,13 @@ class Detector:
         return float(np.nan_to_num(probs[self.weapon].sum()))
 
 
+#: a layer this far (mm) below the last look starts the next object of a sequential print
+#: (PrusaSlicer's "complete individual objects", Cura's "one at a time"): looks start
+#: again from its own first millimetres, or a gun printed after a taller object would be
+#: judged only when the file ends
+SEQUENTIAL_DROP_MM = 1.0
+
+
 class _Policy:
     """When to look, and the smoothed decision (shared by replay and live streaming).
 
@@ -399,6 +406,8 @@ class _Policy:
 
     def due(self, z: float, last: bool = False) -> bool:
         p = self.p
+        if z < self.last_z - SEQUENTIAL_DROP_MM:
+            self.last_z = -np.inf  # a sequential print's next object: look at it as it grows
         if self.flagged or (z < p["min_height_mm"] and not last):
             return False  # the first layers are a footprint, too flat to judge
         if z - self.last_z >= max(p["step_mm"], p["step_frac"] * max(z, 0.0)) or last:

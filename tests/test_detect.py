@@ -562,3 +562,29 @@ def test_start_script_purge_lines_are_not_objects(det, purge):
         plain = det.scan(sample, curve=False)
         assert (v.verdict, v.label, len(v.objects)) == (verdict, plain.label, 1), (sample.name, v)
         assert abs(v.score - plain.score) < 0.02 and abs((v.flag_layer or 0) - (plain.flag_layer or 0)) <= 1
+
+
+@pytest.mark.skipif(not __import__("c3po.backends").backends.available("prusa"), reason="prusa-slicer not installed")
+def test_gun_printed_after_another_object_in_sequential_mode_is_stopped_while_printing(det, tmp_path):
+    """PrusaSlicer's "complete individual objects": a box printed to the top, then a
+    pistol from the bed up; the looks start again with the pistol's first millimetres."""
+    import trimesh
+
+    from c3po.backends import find_binary
+    from c3po.gcode import parse_gcode
+    from c3po.shapes.pose import Pose, apply_pose
+    from c3po.shapes.registry import create_shape
+
+    box = trimesh.creation.box([30, 30, 18])
+    box.apply_translation([0, 0, 9])
+    box.export(tmp_path / "box.stl")
+    apply_pose(create_shape("pistol", 3), Pose("flat", 0.0, 0.7)).export(tmp_path / "pistol.stl")
+    out = tmp_path / "seq.gcode"
+    subprocess.run([find_binary("prusa"), "--export-gcode", "--complete-objects", "--extruder-clearance-height", "25",
+                    "--merge", "--bed-shape", "0x0,220x0,220x220,0x220", "--output", str(out),
+                    str(tmp_path / "box.stl"), str(tmp_path / "pistol.stl")], check=True, capture_output=True, timeout=120)
+    z = parse_gcode(out).layer_z
+    (second,) = np.flatnonzero(np.diff(z) < -1) + 1  # the layer at which the second object starts
+    v = det.scan(out, curve=False)
+    assert v.verdict == "weapon" and len(v.objects) == 2, v
+    assert second < v.flag_layer < v.layers, (second, v.flag_layer, v.layers)

@@ -588,3 +588,17 @@ def test_gun_printed_after_another_object_in_sequential_mode_is_stopped_while_pr
     v = det.scan(out, curve=False)
     assert v.verdict == "weapon" and len(v.objects) == 2, v
     assert second < v.flag_layer < v.layers, (second, v.flag_layer, v.layers)
+
+
+@pytest.mark.parametrize("label,verdict", [("pistol", "weapon"), ("revolver", "weapon"), ("mug", "clear")])
+def test_objects_smaller_than_any_training_object_are_judged_by_shape(det, label, verdict):
+    """40 mm long: half the smallest training weapon (74 mm), over the 30 mm size gate."""
+    from c3po.shapes.pose import Pose, apply_pose
+    from c3po.shapes.registry import create_shape
+    from c3po.slicer import slice_mesh
+
+    mesh = apply_pose(create_shape(label, 101), Pose("flat", 30.0, 1.0))
+    mesh.apply_scale(40.0 / max(mesh.extents[:2]))
+    v = det.scan(slice_mesh(mesh), curve=False)
+    assert (v.verdict, v.label) == (verdict, label), v
+    assert verdict == "clear" or v.flag_layer < v.layers  # stopped while printing

@@ -34,6 +34,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
+#: setups whose prints carry marked scaffolding (and a skirt), also judged with the comments stripped
+SCAFFOLDED = ("supports", "brim", "raft", "vase")
 
 
 def main() -> None:
@@ -125,7 +127,7 @@ def robustness(items: list[dict], model: str | None) -> dict:
     for it in tqdm(items, desc="robustness", leave=False):
         tp = parse_gcode(it["path"])
         variants = [("as_shipped", tp)]
-        if not it["slicer"].endswith(("-tilted", "-fine", "-coarse", "-plate")):  # scaffolding (some need none: the same)
+        if it["slicer"].partition("-")[2] in SCAFFOLDED:
             variants.append(("comments_stripped", dataclasses.replace(tp, aux=np.zeros_like(tp.aux))))
         for how, path in variants:
             v = det.scan(path, curve=False)
@@ -133,19 +135,18 @@ def robustness(items: list[dict], model: str | None) -> dict:
     out = {}
     for setup, hows in rows.items():
         out[setup] = {}
+        plate = setup.endswith("-plate")  # a plate's label is its most weapon-like object's: no class accuracy
         for how, rs in hows.items():
             pos = [v for label, v, _ in rs if label in weapons]
             neg = [v for label, v, _ in rs if label not in weapons]
             out[setup][how] = {
-                # a plate's label is its most weapon-like object's: no class accuracy for plates
-                "n": len(rs), "accuracy_10_class": None if setup.endswith("-plate") else
-                float(np.mean([v.label == label for label, v, _ in rs])),
+                "n": len(rs),
+                "accuracy_10_class": None if plate else float(np.mean([v.label == label for label, v, _ in rs])),
                 "weapon_recall": float(np.mean([v.verdict == "weapon" for v in pos])),
                 "stopped_while_printing": sum(v.flag_layer is not None and v.flag_layer < v.layers for v in pos),
                 "weapons": len(pos), "false_positive_rate": float(np.mean([v.verdict == "weapon" for v in neg])),
                 "errors": [f"{name} ({v.label}, {v.verdict}, {v.score:.2f})" for label, v, name in rs
-                           if (v.label != label and not setup.endswith("-plate"))
-                           or (v.verdict == "weapon") != (label in weapons)],
+                           if (v.label != label and not plate) or (v.verdict == "weapon") != (label in weapons)],
             }
     return out
 

@@ -10,6 +10,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from c3po.backends import available
 from c3po.detect import DEFAULT_BUNDLE, WARMUP, Detector
 from c3po.errors import ModelError
 from tests.conftest import ROOT
@@ -564,7 +565,7 @@ def test_start_script_purge_lines_are_not_objects(det, purge):
         assert abs(v.score - plain.score) < 0.02 and abs((v.flag_layer or 0) - (plain.flag_layer or 0)) <= 1
 
 
-@pytest.mark.skipif(not __import__("c3po.backends").backends.available("prusa"), reason="prusa-slicer not installed")
+@pytest.mark.skipif(not available("prusa"), reason="prusa-slicer not installed")
 def test_gun_printed_after_another_object_in_sequential_mode_is_stopped_while_printing(det, tmp_path):
     """PrusaSlicer's "complete individual objects": a box printed to the top, then a
     pistol from the bed up; the looks start again with the pistol's first millimetres."""

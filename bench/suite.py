@@ -34,11 +34,13 @@ SLICERS = ("builtin", "prusa", "cura", "builtin-varied", "prusa-varied", "cura-v
 #: held-out variations: poses tipped about a horizontal axis (``SLICER-tilted``),
 #: scaffolding no training print has and spiral vase mode, by the slicers that make them, and
 #: layers thinner or thicker than any training print's (c3po.dataset.FEATURE_SETTINGS), and
-#: plates: each object on one bed with two clear objects (``SLICER-plate``)
+#: plates: each object on one bed with two clear objects (``SLICER-plate``), and a user's
+#: tuned profile (``SLICER-tuned``: z-hop, absolute E, firmware retraction, gyroid infill,
+#: fuzzy skin, ironing)
 ROBUSTNESS_SETUPS = ("builtin-tilted", "prusa-tilted", "cura-tilted", "prusa-supports", "cura-supports",
                      "prusa-brim", "cura-brim", "prusa-raft", "cura-raft", "prusa-vase", "cura-vase",
                      "builtin-fine", "prusa-fine", "cura-fine", "builtin-coarse", "prusa-coarse", "cura-coarse",
-                     "builtin-plate", "prusa-plate", "cura-plate")
+                     "builtin-plate", "prusa-plate", "cura-plate", "prusa-tuned", "cura-tuned")
 SUITE_SEED = 777
 
 

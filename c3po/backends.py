@@ -101,6 +101,16 @@ def _prusa_args(cfg) -> list[str]:
         args += ["--brim-width", f"{cfg.brim_width}"]
     if cfg.raft_layers:
         args += ["--raft-layers", str(cfg.raft_layers)]
+    if cfg.z_hop:
+        args += ["--retract-lift", f"{cfg.z_hop}"]
+    if cfg.firmware_retract:
+        args += ["--use-firmware-retraction"]
+    if cfg.infill_pattern:
+        args += ["--fill-pattern", cfg.infill_pattern]
+    if cfg.fuzzy_skin:
+        args += ["--fuzzy-skin", "external"]
+    if cfg.ironing:
+        args += ["--ironing"]
     if cfg.vase:  # PrusaSlicer refuses a spiral with more than one wall, infill or a top
         args += ["--spiral-vase", "--perimeters", "1", "--top-solid-layers", "0", "--fill-density", "0%"]
     return args
@@ -124,6 +134,17 @@ def _cura_args(cfg) -> list[str]:
         s["support_enable"] = ext["support_enable"] = "true"
     if cfg.vase:
         s["magic_spiralize"] = "true"
+    if cfg.firmware_retract:
+        s["machine_firmware_retract"] = "true"
+    tuned = {"retraction_hop_enabled": "true", "retraction_hop": cfg.z_hop} if cfg.z_hop else {}
+    if cfg.infill_pattern:
+        tuned["infill_pattern"] = cfg.infill_pattern
+    if cfg.fuzzy_skin:
+        tuned["magic_fuzzy_skin_enabled"] = "true"
+    if cfg.ironing:
+        tuned["ironing_enabled"] = "true"
+    s.update(tuned)
+    ext.update(tuned)
     args = [a for k, v in s.items() for a in ("-s", f"{k}={v}")]
     # Extruder-train settings are not inherited from -s globals: repeat them for extruder 0.
     return args + ["-e0"] + [a for k, v in ext.items() for a in ("-s", f"{k}={v}")]

@@ -262,7 +262,10 @@ def random_settings(rng: np.random.Generator) -> dict:
 #: draft or a large nozzle's print)
 FEATURE_SETTINGS = {"supports": {"supports": True}, "brim": {"brim_width": 6.0}, "raft": {"raft_layers": 3},
                     "vase": {"vase": True}, "fine": {"layer_height": 0.08},
-                    "coarse": {"layer_height": 0.36, "first_layer_height": 0.3, "extrusion_width": 0.7}}
+                    "coarse": {"layer_height": 0.36, "first_layer_height": 0.3, "extrusion_width": 0.7},
+                    # a user's tuned profile: every option no training print has
+                    "tuned": {"z_hop": 0.4, "relative_e": False, "firmware_retract": True, "infill_pattern": "gyroid",
+                              "fuzzy_skin": True, "ironing": True}}
 
 
 def held_out_pose(label: str, index: int, seed: int, setup: str, rest: str | None = None):
@@ -283,7 +286,9 @@ def slice_held_out(label: str, index: int, seed: int, setup: str, rest: str | No
     settings (:func:`random_settings`); ``SLICER-tilted``, the same pose tipped 5-90
     degrees about a random horizontal axis; ``SLICER-supports``, ``-brim`` or ``-raft``
     with that scaffolding; ``SLICER-vase`` in spiral vase mode; ``SLICER-fine`` and
-    ``SLICER-coarse`` with layers thinner or thicker than any training print's (:data:`FEATURE_SETTINGS`);
+    ``SLICER-coarse`` with layers thinner or thicker than any training print's;
+    ``SLICER-tuned`` (PrusaSlicer, CuraEngine) with z-hop, absolute E, firmware retraction,
+    gyroid infill, fuzzy skin and ironing (:data:`FEATURE_SETTINGS`);
     ``SLICER-plate``, the object on one bed with two clear objects of other classes.
     Pose and settings draw from seeds of their own, so the held-out sets (calibration
     prints, the evaluation suite) are reproducible. ``rest`` fixes how the object rests on the bed (``c3po.shapes.pose.RESTS``)."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,7 @@ from c3po import _raster, novelty, render
 from c3po.errors import C3POError, GcodeError, ModelError
 from c3po.gcode import StreamParser, parse_gcode
 from c3po.mesh import MESH_EXTS
-from c3po.objects import Footprint
+from c3po.objects import Footprint, loose_scaffolding
 from c3po.runtime import Network, load_networks
 from c3po.toolpath import Toolpath
 
@@ -237,7 +237,9 @@ class Detector:
         """
         t0 = time.perf_counter()
         name = name or (str(source) if isinstance(source, (str, Path)) else "<bytes>")
-        tp = load_toolpath(source, name).object_moves()  # supports, skirts, brims, rafts are not judged
+        tp = load_toolpath(source, name)
+        # supports, skirts, brims, rafts are not judged, unless they hold nothing up
+        tp = replace(tp, aux=tp.aux & ~loose_scaffolding(tp)).object_moves()
         if not tp.extrude.any():
             raise GcodeError(f"{name}: no extruding moves of an object; nothing would be printed")
         looks, footprint, final, taken = self._replay(tp) if curve or not self._skimmable() else self._skim(tp)

@@ -12,6 +12,7 @@ streaming detector that looks at the plate again and again pays for each move on
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -201,3 +202,51 @@ def _bounds_xy(a, b, extrude, i0, i1):
         x1 = max(x1, a[j, 0], b[j, 0])
         y1 = max(y1, a[j, 1], b[j, 1])
     return np.array([x0, y0, x1, y1])
+
+
+#: scaffolding this low (mm above the first layer) is trusted wherever it lies: brims,
+#: skirts and rafts spread beyond the object under its first layers
+SCAFFOLD_FLOOR_MM = 3.0
+
+
+def loose_scaffolding(tp: Toolpath, cell: float = 2.0, floor_mm: float = SCAFFOLD_FLOOR_MM, near: int = 3,
+                      above_mm: float = 2.0) -> np.ndarray:
+    """(n,) bool: extruding moves the slicer's comments call scaffolding (``aux``) that
+    hold nothing up, judged over the whole print.
+
+    Supports stand under the object: in the cells around a support's highest move the
+    object goes on at least as high. A move marked as support (or skirt, brim, raft,
+    tower) above ``floor_mm`` whose cell has no object move as high within ``near``
+    cells (PrusaSlicer's supports reach up to two cells past the part they hold) is
+    not scaffolding of this object: a shape relabelled as support to hide it, a wipe
+    tower or a draft shield. :meth:`c3po.detect.Detector.scan` judges such moves as the
+    object's. Only a finished print can say: while printing, a support's overhang is
+    still to come.
+    """
+    loose = np.zeros(len(tp), np.bool_)
+    ext = tp.extrude
+    if not (tp.aux & ext).any():
+        return loose
+    z = tp.layer_z[tp.layer] - tp.layer_z[0]
+    high = tp.aux & ext & (z > floor_mm)
+    if not high.any():
+        return loose
+    held, obj = Footprint(cell), Footprint(cell)
+    held.add(dataclasses.replace(tp, extrude=high), 0, len(tp))
+    obj.add(dataclasses.replace(tp, extrude=ext & ~tp.aux), 0, len(tp))
+    # the object's highest layer around each scaffolding cell (-1: no object there)
+    reach = np.full(held.top.shape, -1, np.int64)
+    if obj.grid.any():
+        r = near
+        top = np.pad(obj.top, r, constant_values=-1)
+        near = np.max([top[r + dy : top.shape[0] - r + dy, r + dx : top.shape[1] - r + dx]
+                       for dy in range(-r, r + 1) for dx in range(-r, r + 1)], axis=0)
+        ys, xs = np.nonzero(held.grid)
+        oy, ox = ys + held.origin[1] - obj.origin[1], xs + held.origin[0] - obj.origin[0]
+        inside = (oy >= 0) & (ox >= 0) & (oy < near.shape[0]) & (ox < near.shape[1])
+        reach[ys[inside], xs[inside]] = near[oy[inside], ox[inside]]
+    zs = np.append(tp.layer_z, -np.inf)  # layer -1 (no object near): lowest of all
+    dangling = held.grid & (zs[held.top] > zs[reach] + above_mm)
+    cells = held.start_cell[np.flatnonzero(high)] - held.origin
+    loose[np.flatnonzero(high)] = dangling[cells[:, 1], cells[:, 0]]
+    return loose

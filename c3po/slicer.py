@@ -63,6 +63,12 @@ class SliceConfig:
     nozzle_temp: int = 210
     bed_temp: int = 60
     relative_e: bool = True
+    # what users tune and no training print has (PrusaSlicer, CuraEngine only)
+    z_hop: float = 0.0  # mm the nozzle lifts on each retraction
+    firmware_retract: bool = False  # G10/G11 instead of E moves
+    infill_pattern: str | None = None  # "gyroid", "honeycomb"...: None keeps the slicer's default
+    fuzzy_skin: bool = False  # outer wall jittered for a textured surface
+    ironing: bool = False  # top surfaces ironed by a second pass with a trickle of flow
 
     def __post_init__(self):
         if not (0.05 <= self.layer_height <= 1.0 and 0.05 <= self.first_layer_height <= 1.0):
@@ -95,6 +101,9 @@ def slice_mesh(mesh, slicer: str = "builtin", config: SliceConfig | None = None)
     if slicer == "builtin":
         if config.supports or config.brim_width or config.raft_layers:
             raise SlicerError("the built-in slicer makes no supports, brims or rafts; slice with prusa or cura")
+        if config.z_hop or config.firmware_retract or config.infill_pattern or config.fuzzy_skin or config.ironing:
+            raise SlicerError("the built-in slicer has no z-hop, firmware retraction, infill patterns, fuzzy skin "
+                              "or ironing; slice with prusa or cura")
         return _builtin(mesh, config, name)
     if slicer in ("prusa", "cura"):
         from c3po import backends

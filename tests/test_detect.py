@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -218,16 +219,25 @@ def test_gun_among_other_objects_on_a_plate_is_flagged(det, tmp_path):
 
 
 def with_supports(text: bytes, lo, hi) -> bytes:
-    """The G-code with a marked support block on every layer: five lines across the
-    object's middle, from beyond one side of its footprint to beyond the other."""
+    """The G-code with marked scaffolding: under 2 mm, a raft of five lines across the
+    object's middle, from beyond one side of its footprint to beyond the other; above,
+    up to half the object's height, a support line along the first wall of each layer
+    (support under the object: it goes on above it)."""
     out, y = [], np.linspace(lo[1], hi[1], 7)[1:-1]
+    z, wall = 0.0, None
     for line in text.splitlines(keepends=True):
+        if line.startswith(b"G0 Z") and out and out[-1].startswith(b";LAYER:"):
+            z, wall = float(line.split()[1][1:]), None
         out.append(line)
-        if line.startswith(b"G0 Z") and out[-2].startswith(b";LAYER:"):
+        if line.startswith(b"G0 Z") and out[-2].startswith(b";LAYER:") and z <= 2.0:
             out.append(b";TYPE:SUPPORT\n" + b"G0 X%.3f Y%.3f\n" % (lo[0] - 5, y[0]))
             for k, yk in enumerate(y):
                 a, b = (lo[0] - 5, hi[0] + 5) if k % 2 == 0 else (hi[0] + 5, lo[0] - 5)
                 out.append(b"G1 X%.3f Y%.3f E0.1\nG1 X%.3f Y%.3f E%.4f\n" % (a, yk, b, yk, (hi[0] - lo[0] + 10) * 0.03))
+        elif 2.0 < z <= hi[2] / 2 and wall is None and line.startswith(b"G1 X") and b" E" in line:
+            wall = [float(w[1:]) for w in line.split()[1:3]]  # where it ends: a support line from there
+            out.append(b";TYPE:SUPPORT\nG1 X%.3f Y%.3f E0.05\nG0 X%.3f Y%.3f\n;TYPE:WALL-INNER\n"
+                       % (wall[0] + 1.5, wall[1], *wall))
     return b"".join(out)
 
 
@@ -241,7 +251,9 @@ def test_supports_skirts_and_brims_are_not_judged(det, path):
     lo, hi = parse_gcode(text).bbox()
     supported = with_supports(text, lo, hi)
     tp = parse_gcode(supported)
-    assert (tp.aux & tp.extrude).sum() >= 9 * tp.n_layers  # nine lines a layer (the first has no length)
+    raft, held = (tp.layer_z <= 2.0).sum(), ((tp.layer_z > 2.0) & (tp.layer_z <= hi[2] / 2)).sum()
+    # nine raft lines a layer (the first has no length), a support line a layer above
+    assert (tp.aux & tp.extrude).sum() == 9 * raft + held and held > 5
     plain, scaffolded = det.scan(text), det.scan(supported)
     assert scaffolded.to_json() | {"ms": 0} == plain.to_json() | {"ms": 0}
     assert scaffolded.curve == plain.curve
@@ -253,6 +265,57 @@ def test_supports_skirts_and_brims_are_not_judged(det, path):
     # without the feature comments the same moves are part of the object, and judged
     stripped = det.scan(re.sub(rb";TYPE:SUPPORT\n", b"", supported))
     assert [c["score"] for c in stripped.curve] != [c["score"] for c in plain.curve]
+
+
+def relabelled(text: bytes, split_x: float) -> bytes:
+    """The G-code with every move ending left of ``split_x`` marked as support, the rest
+    as wall: what a user relabelling a part to hide it from the detector does."""
+    out, side = [], None
+    for line in text.splitlines(keepends=True):
+        if line.startswith(b";TYPE:"):
+            continue
+        if line.startswith((b"G0 X", b"G1 X")):
+            left = float(line.split()[1][1:]) < split_x
+            if left != side:
+                out.append(b";TYPE:SUPPORT\n" if left else b";TYPE:WALL-OUTER\n")
+                side = left
+        out.append(line)
+    return b"".join(out)
+
+
+def test_a_part_relabelled_as_support_is_judged_when_it_holds_nothing_up(det):
+    """A pistol whose moves are marked as support, printed beside a box: supports stand
+    under the object they hold, so scaffolding with nothing of the object as high around
+    it is judged as the object's (the whole-file scan, which the OctoPrint plugin runs on
+    every upload). The box alone is clear."""
+    import trimesh
+
+    from c3po import parse_gcode
+    from c3po.objects import loose_scaffolding
+    from c3po.shapes.registry import create_shape
+    from c3po.shapes.source import object_seed
+    from c3po.slicer import slice_mesh
+
+    pistol = create_shape("pistol", object_seed("pistol", 1, seed=4242))
+    pistol.apply_scale(0.6)
+    pistol.apply_translation([80 - pistol.bounds[0, 0] - 70, 110 - pistol.bounds[:, 1].mean(), 0])
+    box = trimesh.creation.box([20, 20, 20])
+    box.apply_translation([180, 110, 10])
+    text = slice_mesh(trimesh.util.concatenate([pistol, box]))
+    split = (pistol.bounds[1, 0] + 170) / 2
+    hidden = relabelled(text, split)
+    tp = parse_gcode(hidden)
+    marked = tp.aux & tp.extrude
+    assert marked.sum() > 0.5 * tp.extrude.sum()  # the pistol is most of the plastic
+    # marked moves under 3 mm above the first layer are trusted (rafts, brims)
+    high = marked & (tp.layer_z[tp.layer] - tp.layer_z[0] > 3.0)
+    assert high.sum() > 0.5 * marked.sum() and np.array_equal(loose_scaffolding(tp), high)
+    v = det.scan(hidden)
+    assert v.verdict == "weapon" and v.label in ("pistol", "revolver", "rifle")
+    assert det.scan(text).verdict == "weapon"
+    assert det.scan(relabelled(text, 0.0)).verdict == "weapon"  # nothing relabelled
+    box_only = parse_gcode(hidden)
+    assert det.scan(replace(box_only, extrude=box_only.extrude & ~marked)).verdict == "clear"
 
 
 def test_missing_and_broken_bundles_are_model_errors(tmp_path):

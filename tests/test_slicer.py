@@ -13,6 +13,7 @@ from c3po import backends
 from c3po.errors import MeshError, SlicerError
 from c3po.gcode import parse_gcode
 from c3po.mesh import load_mesh, prepare_mesh
+from c3po.objects import loose_scaffolding
 from c3po.section import sections
 from c3po.shapes import create_shape, list_shapes
 from c3po.shapes.pose import Pose, apply_pose
@@ -261,12 +262,38 @@ def test_real_slicer_scaffolding_is_marked_and_left_out(backend):
     tp = parse_gcode(slice_mesh(tee, slicer=backend, config=SliceConfig(supports=True, brim_width=5.0)))
     aux = tp.aux & tp.extrude
     assert aux[tp.layer > 2].sum() > 20  # supports, above the brim's first layer
+    assert not loose_scaffolding(tp).any()  # they hold the arms up: scaffolding, not the object
     obj = tp.object_moves()
     (x0, y0, _), (x1, y1, z1) = obj.bbox()
     assert x1 - x0 == pytest.approx(40, abs=1.0) and y1 - y0 == pytest.approx(10, abs=1.0) and z1 == pytest.approx(24, abs=0.5)
     assert (tp.bbox()[1, :2] - tp.bbox()[0, :2] > [44, 14]).all()  # the brim and supports widen the plate
     with pytest.raises(SlicerError, match="no supports, brims or rafts"):
         slice_mesh(tee, config=SliceConfig(supports=True))
+
+
+@pytest.mark.parametrize("backend", ["prusa", "cura"])
+def test_real_slicer_tuned_profile_parses_into_the_same_object(backend):
+    """The options of a tuned user profile (``c3po.dataset.FEATURE_SETTINGS['tuned']``:
+    z-hop, absolute E, firmware retraction, gyroid infill, fuzzy skin, ironing) reach
+    the slicer's G-code, and it parses into the object of the plain profile: same
+    layers, same box (fuzzy skin jitters the outer wall by a fraction of a millimetre)."""
+    from c3po.dataset import FEATURE_SETTINGS
+
+    if not any(shutil.which(b) for b in (backends.PRUSA_BINS if backend == "prusa" else backends.CURA_BINS)):
+        pytest.skip(f"{backend} binary not installed")
+    mesh = box(30, 20, 6)
+    gcode = slice_mesh(mesh, slicer=backend, config=SliceConfig(**FEATURE_SETTINGS["tuned"]))
+    text = gcode.decode()
+    assert "\nM82" in text and "\nG10" in text and "\nG11" in text  # absolute E, firmware retraction
+    plain, tuned = (parse_gcode(g) for g in (slice_mesh(mesh, slicer=backend), gcode))
+    assert tuned.n_layers == plain.n_layers == 30  # z-hops are travel, not layers
+    assert np.abs(tuned.bbox() - plain.bbox()).max() < 1.0
+    travel_z = {round(float(w[1:]), 2) for line in text.splitlines() if line.startswith(("G0 ", "G1 "))
+                and " E" not in line for w in line.split() if w.startswith("Z")}
+    hopped = [z for z in plain.layer_z if round(float(z) + 0.4, 2) in travel_z]
+    assert len(hopped) >= 20  # the nozzle lifts 0.4 mm over most layers
+    with pytest.raises(SlicerError, match="no z-hop"):
+        slice_mesh(mesh, config=SliceConfig(z_hop=0.4))
 
 
 @pytest.mark.parametrize("backend", ["prusa", "cura"])

@@ -318,6 +318,36 @@ def test_a_part_relabelled_as_support_is_judged_when_it_holds_nothing_up(det):
     assert det.scan(replace(box_only, extrude=box_only.extrude & ~marked)).verdict == "clear"
 
 
+def moved(text: bytes, f) -> bytes:
+    """The G-code with every move's XY end point mapped by ``f``."""
+    out, x, y = [], 0.0, 0.0
+    for line in text.decode().splitlines():
+        if line.startswith(("G0 ", "G1 ")) and (" X" in line or " Y" in line):
+            words = line.split()
+            for w in words[1:]:
+                x, y = (float(w[1:]), y) if w[0] == "X" else (x, float(w[1:])) if w[0] == "Y" else (x, y)
+            nx, ny = f(x, y)
+            line = " ".join([words[0], f"X{nx:.3f}", f"Y{ny:.3f}", *(w for w in words[1:] if w[0] not in "XY")])
+        out.append(line)
+    return ("\n".join(out) + "\n").encode()
+
+
+@pytest.mark.parametrize("path", [PISTOL, MUG], ids=["pistol", "mug"])
+def test_where_and_how_the_object_lies_on_the_bed_does_not_change_the_verdict(det, path):
+    """A printer whose origin is the bed's centre (negative coordinates, as deltas), the
+    part turned 33 degrees on the bed, or mirrored: the same verdict, stop and score."""
+    text = gzip.decompress(path.read_bytes())
+    c, s = np.cos(np.radians(33)), np.sin(np.radians(33))
+    plain = det.scan(text)
+    centred = lambda x, y: (x - 110, y - 110)  # noqa: E731
+    turned = lambda x, y: (110 + c * (x - 110) - s * (y - 110), 110 + s * (x - 110) + c * (y - 110))  # noqa: E731
+    for f in (centred, turned, lambda x, y: (220 - x, y)):
+        v = det.scan(moved(text, f))
+        same = (plain.verdict, plain.label, plain.flag_layer, plain.layers)
+        assert (v.verdict, v.label, v.flag_layer, v.layers) == same
+        assert v.score == pytest.approx(plain.score, abs=0.01)
+
+
 def test_missing_and_broken_bundles_are_model_errors(tmp_path):
     with pytest.raises(ModelError, match="no bundle.json"):
         Detector.from_bundle(tmp_path)

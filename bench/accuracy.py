@@ -18,7 +18,8 @@
   were stripped (every move the object's);
 * out of distribution: PrusaSlicer's sample shapes and OpenSCAD's examples, sliced by the
   built-in slicer and PrusaSlicer: share flagged (target <= 1%); and, reported apart, more
-  real meshes (suite.MORE_MESHES: printer-bed models, OpenCASCADE's sample parts);
+  real meshes (suite.MORE_MESHES: printer-bed models, OpenCASCADE's sample parts) and
+  simple prints standing as designed (suite.simple_prints: boxes, posts, tubes, cones);
 * training time of each shipped model (target <= 20 min each).
 
 Writes bench/results/accuracy.json and bench/results/accuracy_*.png.
@@ -80,8 +81,10 @@ def main() -> None:
 
     result["robustness"] = robustness(suite.unseen(args.robust_per_class, suite.ROBUSTNESS_SETUPS), args.model)
 
-    for key, more in (("out_of_distribution", False), ("out_of_distribution_more", True)):
-        ood = suite.scan_all(suite.out_of_distribution(more=more), args.model)
+    for key, items in (("out_of_distribution", suite.out_of_distribution()),
+                       ("out_of_distribution_more", suite.out_of_distribution(more=True)),
+                       ("simple_prints", suite.simple_prints())):
+        ood = suite.scan_all(items, args.model)
         result[key] = {
             "n": len(ood), "flagged": sum(s["verdict"] == "weapon" for s in ood),
             "flagged_share": sum(s["verdict"] == "weapon" for s in ood) / max(len(ood), 1),
@@ -104,7 +107,8 @@ def main() -> None:
               f"{a['weapon_recall']:.3f} ({a['stopped_while_printing']} of {a['weapons']} stopped while printing), "
               f"false positives {a['false_positive_rate']:.3f}" + (f" (comments stripped: {b['accuracy_10_class']:.3f}, "
               f"{b['weapon_recall']:.3f}, {b['false_positive_rate']:.3f})" if b else ""))
-    for key, what in (("out_of_distribution", "out of distribution"), ("out_of_distribution_more", "more real meshes")):
+    for key, what in (("out_of_distribution", "out of distribution"), ("out_of_distribution_more", "more real meshes"),
+                      ("simple_prints", "simple prints standing")):
         o = result[key]
         print(f"{what}: {o['flagged']}/{o['n']} flagged ({o['flagged_share']:.1%}) {o['flagged_files']}")
     print(f"wrote {out.relative_to(ROOT)}")

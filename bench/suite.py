@@ -11,8 +11,9 @@
   in spiral vase mode (``ROBUSTNESS_SETUPS``);
 * out of distribution: real meshes no generator made — PrusaSlicer's sample shapes and
   OpenSCAD's examples (rendered with ``openscad -o``), and a second set of more real
-  meshes (``MORE_MESHES``: printer-bed models, OpenCASCADE's sample parts), sliced by the
-  built-in slicer and PrusaSlicer.
+  meshes (``MORE_MESHES``: printer-bed models, OpenCASCADE's sample parts), and simple
+  prints standing as designed (``simple_prints``: boxes, posts, tubes, cones...), sliced
+  by the built-in slicer and PrusaSlicer.
 
 G-code is cached under ``data/build/suite`` so reruns only rescan. Run as a module:
 ``python bench/suite.py --per-class 10`` builds the files.
@@ -92,9 +93,9 @@ def _openscad_stl(scad: Path, out: Path) -> Path | None:
 
 
 def _slice_ood(job) -> tuple[str, str, str | None]:
-    mesh_path, slicer, more = job
-    name = f"{Path(mesh_path).parent.name}_{Path(mesh_path).stem}" if more else Path(mesh_path).stem
-    out = CACHE / ("ood-more" if more else "ood") / slicer / (name + ".gcode.gz")
+    mesh_path, slicer, folder = job
+    name = f"{Path(mesh_path).parent.name}_{Path(mesh_path).stem}" if folder == "ood-more" else Path(mesh_path).stem
+    out = CACHE / folder / slicer / (name + ".gcode.gz")
     if out.exists():
         return str(out), name, None
     from c3po.mesh import load_mesh
@@ -131,13 +132,57 @@ def out_of_distribution(slicers=("builtin", "prusa"), workers: int = 2, more: bo
             stl = _openscad_stl(scad, CACHE / "ood" / "meshes" / f"{scad.parent.name}_{scad.stem}.stl")
             if stl is not None:
                 meshes.append(stl)
-    jobs = [(str(m), s, more) for s in slicers for m in meshes]
+    return _slice_meshes(meshes, slicers, "ood-more" if more else "ood", workers)
+
+
+#: simple prints people make every day, standing as designed: boxes and posts, cylinders,
+#: tubes, hexagonal prisms, cones and pyramids of random proportions, 1-200 mm tall
+#: (calibration towers, stands, spacers, pen holders). Drawn here from a seed of their
+#: own, not by the training generators
+SIMPLE_SEED = 4040
+SIMPLE_KINDS = ("box", "cylinder", "tube", "hexagon", "cone", "pyramid")
+
+
+def simple_mesh(i: int):
+    """The ``i``-th simple print (``SIMPLE_KINDS[i % 6]``), standing on the bed."""
+    import trimesh
+
+    rng = np.random.default_rng([SIMPLE_SEED, i])
+    kind = SIMPLE_KINDS[i % len(SIMPLE_KINDS)]
+    w, h = np.exp(rng.uniform(np.log(5), np.log(60))), np.exp(rng.uniform(np.log(10), np.log(200)))
+    if kind == "box":
+        m = trimesh.creation.box([w, w * rng.uniform(0.3, 1.0), h])
+    elif kind == "tube":
+        m = trimesh.creation.annulus(r_min=w / 2 * rng.uniform(0.4, 0.85), r_max=w / 2, height=h, sections=48)
+    elif kind in ("cone", "pyramid"):
+        m = trimesh.creation.cone(radius=w / 2, height=h, sections=48 if kind == "cone" else 4)
+    else:
+        m = trimesh.creation.cylinder(radius=w / 2, height=h, sections=48 if kind == "cylinder" else 6)
+    m.apply_translation(-m.bounds[0])
+    return m
+
+
+def simple_prints(n: int = 36, slicers=("builtin", "prusa"), workers: int = 2) -> list[dict]:
+    """[{path, name, slicer}] for ``n`` simple prints (:func:`simple_mesh`)."""
+    folder = CACHE / "simple" / "meshes"
+    folder.mkdir(parents=True, exist_ok=True)
+    meshes = []
+    for i in range(n):
+        path = folder / f"{SIMPLE_KINDS[i % len(SIMPLE_KINDS)]}_{i:03d}.stl"
+        if not path.exists():
+            simple_mesh(i).export(path)
+        meshes.append(path)
+    return _slice_meshes(meshes, slicers, "simple", workers)
+
+
+def _slice_meshes(meshes: list[Path], slicers, folder: str, workers: int) -> list[dict]:
+    jobs = [(str(m), s, folder) for s in slicers for m in meshes]
     with ProcessPoolExecutor(workers) as pool:
         results = list(pool.map(_slice_ood, jobs))
     items = []
     for (m, s, _), (path, name, err) in zip(jobs, results):
         if err:
-            print(f"suite: OOD {name} with {s} failed: {err}")
+            print(f"suite: {folder} {name} with {s} failed: {err}")
         else:
             items.append({"path": path, "name": name, "slicer": s})
     return items

@@ -45,7 +45,7 @@ TILT = 0.35
 #: no infill, no top): without them the detector judged 2 of 9 unseen vase pistols
 #: `other` (a shell's top view is an outline, every training pistol's is filled)
 VASE = 0.15
-DATA = "c3po18"  # the c3po preset as built here (one folder per recipe, caches differ)
+DATA = "c3po19"  # the c3po preset as built here (one folder per recipe, caches differ)
 #: the projection model: MEMBERS multiview networks of MEMBER_EPOCHS epochs each, seeds
 #: 1, 2, ...: two 10-epoch members cost the training time of one 20-epoch network and
 #: stop weapons earlier at as few false stops on the calibration prints (MODEL_CARD.md)

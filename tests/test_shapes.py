@@ -61,6 +61,24 @@ def test_other_has_thin_plates_and_frames_of_rods():
         assert f.volume < 0.5 * np.prod(f.extents)
 
 
+def test_other_has_tall_parts_printed_standing():
+    """Posts (some tapering), stepped towers and standing walls: mostly taller than
+    wide, one watertight piece resting on the bed."""
+    from c3po.shapes.generic import _upright
+
+    tapered = tall = 0
+    for seed in range(40):
+        m = _upright(np.random.default_rng(seed))
+        assert m.is_watertight and m.bounds[0][2] == pytest.approx(0, abs=1e-6)
+        assert m.extents[2] >= 25
+        tall += m.extents[2] > max(m.extents[:2])
+        assert sum(abs(b.volume) > 1 for b in m.split(only_watertight=False)) == 1
+        top = m.section(plane_origin=[0, 0, m.extents[2] - 0.5], plane_normal=[0, 0, 1])
+        bottom = m.section(plane_origin=[0, 0, 0.5], plane_normal=[0, 0, 1])
+        tapered += np.ptp(top.vertices[:, :2], axis=0).max() < 0.6 * np.ptp(bottom.vertices[:, :2], axis=0).max()
+    assert 3 <= tapered <= 20 and tall >= 30
+
+
 @pytest.mark.parametrize("name", DEFAULT)
 def test_same_seed_same_mesh(name):
     a, b = create_shape(name, 7), create_shape(name, 7)

@@ -3,8 +3,9 @@
 Brackets, plates, blocks, tubes, knobs, nuts, boxes, CSG models (primitives joined
 and cut, as in OpenSCAD designs), organic blobs (figurines, vases, rocks), thin plates
 (signs, plaques, coasters, tags: a few layers tall, often with a rim, raised lettering
-or holes), frames of nodes and rods (molecule models, trusses, stands) and random
-unions of them: what people print most. A detector trained only on the ten classes has never seen a plain
+or holes), frames of nodes and rods (molecule models, trusses, stands), tall parts
+printed standing (posts, calibration towers, standing walls) and random unions of
+them: what people print most. A detector trained only on the ten classes has never seen a plain
 L-bracket and may call its silhouette a pistol; these teach it that plain geometry is
 clear. Registered with ``default=False``: ask for it with ``classes=[..., "other"]``.
 """
@@ -229,13 +230,69 @@ def _frame(rng):
     return union(parts)
 
 
+def _section(rng, w):
+    """A column's cross-section about ``w`` mm across: a (rounded) rectangle, a regular
+    polygon or a circle, sometimes hollow."""
+    sides = int(rng.integers(3, 14))
+    if sides == 4:
+        d = w * rng.uniform(0.3, 1.0)
+        shape = rbox(-w / 2, -d / 2, w / 2, d / 2, rng.uniform(0, min(w, d) / 4))
+    elif sides < 13:
+        a = np.linspace(0, 2 * np.pi, sides, endpoint=False) + rng.uniform(0, np.pi)
+        shape = poly(np.c_[w / 2 * np.cos(a), w / 2 * np.sin(a)])
+    else:
+        shape = Point(0, 0).buffer(w / 2, 32)
+    if rng.random() < 0.3 and w > 8:
+        shape = shape.difference(Point(0, 0).buffer(w / 2 * rng.uniform(0.3, 0.7), 32))
+    return shape
+
+
+def _upright(rng):
+    """A tall part printed standing: a post or column (tapering or not, on a foot or
+    not), a stepped calibration tower (blocks stacked, some with a shelf sticking out),
+    or a standing wall (bookend, stand, divider, plaque on its edge)."""
+    h = rng.uniform(25, 180)
+    kind = rng.choice(["post", "tower", "wall"])
+    if kind == "post":
+        w = rng.uniform(5, 40)
+        shape = _section(rng, w)
+        post = extrude(shape, h, z0=0)
+        if rng.random() < 0.4:  # tapering to the top: a spire, an obelisk, a cone
+            top = post.vertices[:, 2] > h - 1e-6
+            post.vertices[top, :2] *= rng.uniform(0.05, 0.8)
+        parts = [post]
+        if rng.random() < 0.4:
+            parts.append(extrude(shape.convex_hull.buffer(rng.uniform(2, 12)), rng.uniform(1.5, 5), z0=0))
+        return union(parts)
+    if kind == "tower":
+        w, d = rng.uniform(10, 40), rng.uniform(8, 40)
+        n = int(rng.integers(3, 11))
+        seg = h / n
+        parts = [extrude(rbox(-w / 2 - 5, -d / 2 - 5, w / 2 + 5, d / 2 + 5, 2), rng.uniform(1, 3), z0=0)]
+        for i in range(n):
+            k = rng.uniform(0.85, 1.15)
+            parts.append(extrude(rbox(-w * k / 2, -d / 2, w * k / 2, d / 2), seg, z0=i * seg))
+            if rng.random() < 0.4:  # an overhang or bridge test sticking out
+                out = rng.uniform(4, 15)
+                parts.append(extrude(rbox(w * k / 2 - 1, -d / 4, w * k / 2 + out, d / 4), seg * 0.3, z0=(i + 0.7) * seg))
+        return union(parts)
+    t, w = rng.uniform(1.5, 8), rng.uniform(20, 140)
+    wall = extrude(rbox(-w / 2, -t / 2, w / 2, t / 2), h, z0=0)
+    holes = [cylinder(rng.uniform(2, min(w, h) / 5), t + 2, center=(rng.uniform(-w / 3, w / 3), 0, rng.uniform(h / 4, h * 0.8)),
+                      axis="y") for _ in range(int(rng.integers(0, 3)))]
+    wall = difference(wall, holes) if holes else wall
+    if rng.random() < 0.5:  # a foot to stand on
+        wall = union([wall, extrude(rbox(-w / 2, -t * 3, w / 2, t * 3, 1), rng.uniform(2, 5), z0=0)])
+    return wall
+
+
 @register_shape("other", default=False)
 def other(rng: np.random.Generator):
-    makers = [_flat_part, _block, _round, _csg, _organic, _plate, _frame]
+    makers = [_flat_part, _block, _round, _csg, _organic, _plate, _frame, _upright]
     parts = [makers[int(rng.integers(len(makers)))](rng)]
     for _ in range(int(rng.integers(0, 3))):  # a few parts stacked or side by side
         p = makers[int(rng.integers(len(makers)))](rng)
         b = parts[0].bounds
-        p.apply_translation([rng.uniform(b[0][0], b[1][0]), rng.uniform(b[0][1], b[1][1]), rng.uniform(0, b[1][2] * 0.7)])
+        p.apply_translation([rng.uniform(b[0][0], b[1][0]), rng.uniform(b[0][1], b[1][1]), rng.uniform(0, max(b[1][2], 0.0) * 0.7)])
         parts.append(p)
     return finish(union(parts))

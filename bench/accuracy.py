@@ -19,7 +19,9 @@
 * out of distribution: PrusaSlicer's sample shapes and OpenSCAD's examples, sliced by the
   built-in slicer and PrusaSlicer: share flagged (target <= 1%); and, reported apart, more
   real meshes (suite.MORE_MESHES: printer-bed models, OpenCASCADE's sample parts) and
-  simple prints standing as designed (suite.simple_prints: boxes, posts, tubes, cones);
+  simple prints standing as designed (suite.simple_prints: boxes, posts, tubes, cones;
+  and a second set of other kinds: pawns, stepped pyramids, lamps, star prisms, spools,
+  L-section posts);
 * training time of each shipped model (target <= 20 min each).
 
 Writes bench/results/accuracy.json and bench/results/accuracy_*.png.
@@ -83,7 +85,8 @@ def main() -> None:
 
     for key, items in (("out_of_distribution", suite.out_of_distribution()),
                        ("out_of_distribution_more", suite.out_of_distribution(more=True)),
-                       ("simple_prints", suite.simple_prints())):
+                       ("simple_prints", suite.simple_prints()),
+                       ("simple_prints_more", suite.simple_prints(suite.MORE_SIMPLE_KINDS))):
         ood = suite.scan_all(items, args.model)
         result[key] = {
             "n": len(ood), "flagged": sum(s["verdict"] == "weapon" for s in ood),
@@ -108,7 +111,8 @@ def main() -> None:
               f"false positives {a['false_positive_rate']:.3f}" + (f" (comments stripped: {b['accuracy_10_class']:.3f}, "
               f"{b['weapon_recall']:.3f}, {b['false_positive_rate']:.3f})" if b else ""))
     for key, what in (("out_of_distribution", "out of distribution"), ("out_of_distribution_more", "more real meshes"),
-                      ("simple_prints", "simple prints standing")):
+                      ("simple_prints", "simple prints standing"),
+                      ("simple_prints_more", "more simple prints standing")):
         o = result[key]
         print(f"{what}: {o['flagged']}/{o['n']} flagged ({o['flagged_share']:.1%}) {o['flagged_files']}")
     print(f"wrote {out.relative_to(ROOT)}")

@@ -83,10 +83,13 @@ def main() -> None:
 
     result["robustness"] = robustness(suite.unseen(args.robust_per_class, suite.ROBUSTNESS_SETUPS), args.model)
 
-    for key, items in (("out_of_distribution", suite.out_of_distribution()),
-                       ("out_of_distribution_more", suite.out_of_distribution(more=True)),
-                       ("simple_prints", suite.simple_prints()),
-                       ("simple_prints_more", suite.simple_prints(suite.MORE_SIMPLE_KINDS))):
+    clear_sets = {  # key in accuracy.json: (what it is, its prints)
+        "out_of_distribution": ("out of distribution", suite.out_of_distribution()),
+        "out_of_distribution_more": ("more real meshes", suite.out_of_distribution(more=True)),
+        "simple_prints": ("simple prints standing", suite.simple_prints()),
+        "simple_prints_more": ("more simple prints standing", suite.simple_prints(suite.MORE_SIMPLE_KINDS)),
+    }
+    for key, (_, items) in clear_sets.items():
         ood = suite.scan_all(items, args.model)
         result[key] = {
             "n": len(ood), "flagged": sum(s["verdict"] == "weapon" for s in ood),
@@ -110,9 +113,7 @@ def main() -> None:
               f"{a['weapon_recall']:.3f} ({a['stopped_while_printing']} of {a['weapons']} stopped while printing), "
               f"false positives {a['false_positive_rate']:.3f}" + (f" (comments stripped: {b['accuracy_10_class']:.3f}, "
               f"{b['weapon_recall']:.3f}, {b['false_positive_rate']:.3f})" if b else ""))
-    for key, what in (("out_of_distribution", "out of distribution"), ("out_of_distribution_more", "more real meshes"),
-                      ("simple_prints", "simple prints standing"),
-                      ("simple_prints_more", "more simple prints standing")):
+    for key, (what, _) in clear_sets.items():
         o = result[key]
         print(f"{what}: {o['flagged']}/{o['n']} flagged ({o['flagged_share']:.1%}) {o['flagged_files']}")
     print(f"wrote {out.relative_to(ROOT)}")

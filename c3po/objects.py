@@ -237,16 +237,17 @@ def loose_scaffolding(tp: Toolpath, cell: float = 2.0, floor_mm: float = SCAFFOL
     # the object's highest layer around each scaffolding cell (-1: no object there)
     reach = np.full(held.top.shape, -1, np.int64)
     if obj.grid.any():
-        r = near
-        top = np.pad(obj.top, r, constant_values=-1)
-        near = np.max([top[r + dy : top.shape[0] - r + dy, r + dx : top.shape[1] - r + dx]
-                       for dy in range(-r, r + 1) for dx in range(-r, r + 1)], axis=0)
+        top = np.pad(obj.top, near, constant_values=-1)
+        h, w = obj.top.shape
+        around = np.max([top[near + dy : near + dy + h, near + dx : near + dx + w]
+                         for dy in range(-near, near + 1) for dx in range(-near, near + 1)], axis=0)
         ys, xs = np.nonzero(held.grid)
         oy, ox = ys + held.origin[1] - obj.origin[1], xs + held.origin[0] - obj.origin[0]
-        inside = (oy >= 0) & (ox >= 0) & (oy < near.shape[0]) & (ox < near.shape[1])
-        reach[ys[inside], xs[inside]] = near[oy[inside], ox[inside]]
+        inside = (oy >= 0) & (ox >= 0) & (oy < h) & (ox < w)
+        reach[ys[inside], xs[inside]] = around[oy[inside], ox[inside]]
     zs = np.append(tp.layer_z, -np.inf)  # layer -1 (no object near): lowest of all
     dangling = held.grid & (zs[held.top] > zs[reach] + above_mm)
-    cells = held.start_cell[np.flatnonzero(high)] - held.origin
-    loose[np.flatnonzero(high)] = dangling[cells[:, 1], cells[:, 0]]
+    idx = np.flatnonzero(high)
+    cells = held.start_cell[idx] - held.origin
+    loose[idx] = dangling[cells[:, 1], cells[:, 0]]
     return loose

@@ -274,12 +274,14 @@ def _upright(rng):
             parts.append(extrude(rbox(-w * k / 2, -d / 2, w * k / 2, d / 2), seg, z0=i * seg))
             if rng.random() < 0.4:  # an overhang or bridge test sticking out
                 out = rng.uniform(4, 15)
-                parts.append(extrude(rbox(w * k / 2 - 1, -d / 4, w * k / 2 + out, d / 4), seg * 0.3, z0=(i + 0.7) * seg))
+                shelf = rbox(w * k / 2 - 1, -d / 4, w * k / 2 + out, d / 4)
+                parts.append(extrude(shelf, seg * 0.3, z0=(i + 0.7) * seg))
         return union(parts)
     t, w = rng.uniform(1.5, 8), rng.uniform(20, 140)
     wall = extrude(rbox(-w / 2, -t / 2, w / 2, t / 2), h, z0=0)
-    holes = [cylinder(rng.uniform(2, min(w, h) / 5), t + 2, center=(rng.uniform(-w / 3, w / 3), 0, rng.uniform(h / 4, h * 0.8)),
-                      axis="y") for _ in range(int(rng.integers(0, 3)))]
+    holes = [cylinder(rng.uniform(2, min(w, h) / 5), t + 2, axis="y",
+                      center=(rng.uniform(-w / 3, w / 3), 0, rng.uniform(h / 4, h * 0.8)))
+             for _ in range(int(rng.integers(0, 3)))]
     wall = difference(wall, holes) if holes else wall
     if rng.random() < 0.5:  # a foot to stand on
         wall = union([wall, extrude(rbox(-w / 2, -t * 3, w / 2, t * 3, 1), rng.uniform(2, 5), z0=0)])
@@ -293,6 +295,7 @@ def other(rng: np.random.Generator):
     for _ in range(int(rng.integers(0, 3))):  # a few parts stacked or side by side
         p = makers[int(rng.integers(len(makers)))](rng)
         b = parts[0].bounds
-        p.apply_translation([rng.uniform(b[0][0], b[1][0]), rng.uniform(b[0][1], b[1][1]), rng.uniform(0, max(b[1][2], 0.0) * 0.7)])
+        x, y = rng.uniform(b[0][0], b[1][0]), rng.uniform(b[0][1], b[1][1])
+        p.apply_translation([x, y, rng.uniform(0, max(b[1][2], 0.0) * 0.7)])  # a frame may lie below z = 0
         parts.append(p)
     return finish(union(parts))

@@ -16,6 +16,9 @@
   among other objects must be flagged, a plate of clear ones not); scaffolding prints are
   also scanned, as a baseline in the same process, as if the slicer's feature comments
   were stripped (every move the object's);
+* another family of objects (bench/suite.py blocky_prints: weapons and look-alikes built
+  from boxes and cylinders, in proportions of their own, by all three slicers): the
+  generators' family is all the detector was trained on;
 * out of distribution: PrusaSlicer's sample shapes and OpenSCAD's examples, sliced by the
   built-in slicer and PrusaSlicer: share flagged (target <= 1%); and, reported apart, more
   real meshes (suite.MORE_MESHES: printer-bed models, OpenCASCADE's sample parts) and
@@ -82,6 +85,7 @@ def main() -> None:
     result["unseen_objects"] = by_slicer
 
     result["robustness"] = robustness(suite.unseen(args.robust_per_class, suite.ROBUSTNESS_SETUPS), args.model)
+    result["other_families"] = robustness(suite.blocky_prints(), args.model)
 
     clear_sets = {  # key in accuracy.json: (what it is, its prints)
         "out_of_distribution": ("out of distribution", suite.out_of_distribution()),
@@ -106,7 +110,7 @@ def main() -> None:
     for slicer, m in by_slicer.items():
         print(f"detector [{slicer:14s}] n={m['n']}: 10-class {m['accuracy_10_class']:.3f}, weapon recall "
               f"{m['weapon_recall']:.3f}, false positives {m['false_positive_rate']:.3f}")
-    for setup, m in result["robustness"].items():
+    for setup, m in {**result["robustness"], **result["other_families"]}.items():
         a, b = m["as_shipped"], m.get("comments_stripped")
         acc = "-" if a["accuracy_10_class"] is None else f"{a['accuracy_10_class']:.3f}"
         print(f"detector [{setup:14s}] n={a['n']}: 10-class {acc}, weapon recall "
@@ -153,6 +157,8 @@ def robustness(items: list[dict], model: str | None) -> dict:
                 "accuracy_10_class": None if plate else float(np.mean([v.label == label for label, v, _ in rs])),
                 "weapon_recall": float(np.mean([v.verdict == "weapon" for v in pos])),
                 "stopped_while_printing": sum(v.flag_layer is not None and v.flag_layer < v.layers for v in pos),
+                "median_stop": float(np.median([v.flag_fraction if v.flag_fraction is not None else 1.0 for v in pos]))
+                if pos else None,
                 "weapons": len(pos), "false_positive_rate": float(np.mean([v.verdict == "weapon" for v in neg])),
                 "errors": [f"{name} ({v.label}, {v.verdict}, {v.score:.2f})" for label, v, name in rs
                            if (v.label != label and not plate) or (v.verdict == "weapon") != (label in weapons)],

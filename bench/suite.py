@@ -225,6 +225,162 @@ def _slice_meshes(meshes: list[Path], slicers, folder: str, workers: int) -> lis
     return items
 
 
+#: another family of objects, built here from boxes and cylinders only (the generators
+#: draw rounded side silhouettes): pistols, revolvers and rifles, and the look-alikes that
+#: share their outline (drills, hair dryers, staplers, hammers), in proportions of their
+#: own (pistols 90-220 mm with or without a barrel past the slide, revolvers with 50-200
+#: mm barrels and 12-sided or round drums, rifles with scopes, handguards and pistol
+#: grips). Non-functional solids, like every shape in c3po. Drawn after session 30 from a
+#: seed of their own, in the poses ``random_pose`` draws, and never trained on
+BLOCKY_SEED = 5050
+BLOCKY_LABELS = ("pistol", "revolver", "rifle", "drill", "hair_dryer", "stapler", "hammer")
+
+
+def blocky_mesh(label: str, i: int):
+    """The ``i``-th blocky ``label`` (``BLOCKY_LABELS``): side view in XY, lying flat,
+    min z = 0, XY-centred."""
+    import shapely
+    import trimesh
+
+    rng = np.random.default_rng([BLOCKY_SEED, BLOCKY_LABELS.index(label), i])
+    u = rng.uniform
+    if label == "pistol":
+        L = u(90, 220)
+        hs, t = L * u(0.12, 0.2), L * u(0.11, 0.17)
+        gw, gl = L * u(0.16, 0.25), L * u(0.35, 0.6)
+        parts = [_block(0, L, 0, hs, t), _block(0, gw, -gl, 0, t * 0.95, u(5, 25), (gw / 2, 0))]
+        if rng.random() < 0.5:  # a barrel past the slide
+            parts.append(_rod(L - 1, L + L * u(0.05, 0.4), hs * 0.55, hs * u(0.2, 0.35)))
+        parts += _guard(gw, gw + L * u(0.15, 0.25), 0, L * u(0.1, 0.16), u(2.5, 5), t * 0.6)
+        if rng.random() < 0.5:  # a rail under the front
+            parts.append(_block(L * 0.55, L * 0.95, -hs * 0.35, 0.5, t * 0.7))
+    elif label == "revolver":
+        lb, rb = u(50, 200), u(5, 9)
+        rd, ld = rb * u(1.8, 2.4), u(32, 48)
+        fh = rd * 2.4
+        parts = [_rod(0, lb, 0, rb), _rod(-ld, 0.5, -rd * 0.55, rd, 12 if rng.random() < 0.5 else 36),
+                 _block(-ld - 12, -ld + 1, -fh * 0.8, rb, rd * 1.1)]
+        if rng.random() < 0.5:  # a lug under the barrel
+            parts.append(_block(0, lb * u(0.4, 1.0), -rb * 1.6, 0, rb * 1.2))
+        gw, gl = u(22, 32), u(60, 95)
+        parts.append(_block(-ld - 12 - gw * 0.6, -ld - 12 + gw * 0.4, -fh * 0.8 - gl, -fh * 0.5, rd * 1.2,
+                            u(15, 35), (-ld - 12, -fh * 0.6)))
+        parts += _guard(-ld - 8, -ld + 18, -fh * 0.8, u(15, 22), 4, rd * 0.7)
+    elif label == "rifle":
+        lb, lr, hr, t = u(220, 420), u(140, 220), u(28, 45), u(22, 40)
+        parts = [_rod(0, lb, hr * 0.55, u(5, 10)), _block(-lr, 0.5, 0, hr, t)]
+        if rng.random() < 0.6:  # a handguard over the barrel's rear
+            parts.append(_block(0, lb * u(0.3, 0.6), hr * 0.1, hr * 0.95, t * 0.9))
+        ls, hs = u(200, 320), u(50, 90)
+        stock = trimesh.creation.extrude_polygon(shapely.Polygon(
+            [(-lr + 2, hr), (-lr - ls, hr * u(0.2, 1.0)), (-lr - ls, hr - hs), (-lr + 2, hr * u(0.1, 0.5))]), t * 0.9)
+        stock.apply_translation([0, 0, -t * 0.45])
+        parts.append(stock)
+        parts.append(_block(-lr * u(0.4, 0.6), -lr * u(0.25, 0.4), -u(50, 110), 1, t * 0.7, u(-25, 0)))  # magazine
+        if rng.random() < 0.5:  # a pistol grip
+            parts.append(_block(-lr * 0.95, -lr * 0.8, -u(45, 70), 1, t * 0.9, u(10, 25), (-lr * 0.8, 0)))
+        if rng.random() < 0.5:  # a scope on two mounts
+            parts += [_rod(-lr * 0.8, -lr * 0.1, hr + u(18, 28), u(8, 14)),
+                      _block(-lr * 0.7, -lr * 0.6, hr - 1, hr + 18, t * 0.5),
+                      _block(-lr * 0.3, -lr * 0.2, hr - 1, hr + 18, t * 0.5)]
+    elif label == "drill":
+        lb, rb = u(120, 200), u(22, 35)
+        parts = [_rod(0, lb, 0, rb), _rod(lb - 1, lb + u(25, 45), 0, rb * u(0.35, 0.5)),  # body, chuck
+                 _rod(lb + 30, lb + u(70, 130), 0, u(2, 5))]  # bit
+        gw, gl = u(30, 45), u(90, 140)
+        parts.append(_block(lb * 0.3, lb * 0.3 + gw, -gl, 0, rb * 1.3, u(0, 15), (lb * 0.3 + gw / 2, 0)))
+        parts.append(_block(lb * 0.3 - 25, lb * 0.3 + gw + 30, -gl - u(25, 45), -gl + 5, rb * 2.2))  # battery
+    elif label == "hair_dryer":
+        lb, rb = u(150, 230), u(25, 40)
+        parts = [_rod(0, lb, 0, rb), _rod(-u(10, 30), 1, 0, rb * u(1.1, 1.4)),  # barrel, fan housing
+                 _rod(lb - 1, lb + u(20, 50), 0, rb * u(0.5, 0.8))]  # nozzle
+        gw, gl = u(30, 45), u(100, 160)
+        parts.append(_block(lb * 0.25, lb * 0.25 + gw, -gl, 0, rb * 1.2, u(-10, 20), (lb * 0.25 + gw / 2, 0)))
+    elif label == "stapler":
+        L, h, w = u(120, 200), u(12, 20), u(30, 45)
+        gap = u(2, 8)
+        parts = [_block(0, L, 0, h, w), _block(L * 0.05, L * u(0.9, 1.0), h + gap, h + gap + u(15, 25), w * 0.8,
+                                               u(0, 6), (0, h)), _block(-2, L * 0.12, 0, h + 25, w * 0.8)]
+    elif label == "hammer":
+        lh, wh, hl, hw = u(220, 330), u(22, 32), u(90, 130), u(25, 35)
+        parts = [_block(0, lh, -wh / 2, wh / 2, wh * 0.8), _block(lh - 5, lh - 5 + hw, -hl / 2, hl / 2, hw * 0.9)]
+        if rng.random() < 0.5:  # a claw
+            parts.append(_block(lh - 5, lh - 5 + hw * 0.6, hl / 2 - 1, hl / 2 + u(20, 40), hw * 0.5, -20, (lh, hl / 2)))
+    else:
+        raise ValueError(f"no blocky {label!r}; use one of {', '.join(BLOCKY_LABELS)}")
+    m = trimesh.boolean.union(parts, engine="manifold")
+    lo, hi = m.bounds
+    m.apply_translation([-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]])
+    return m
+
+
+def _block(x0, x1, y0, y1, t, angle=0.0, pivot=None):
+    """A box over x0..x1, y0..y1 (side view), ``t`` thick along Z and centred on z = 0,
+    turned ``angle`` degrees about Z around ``pivot`` (x, y; the top left corner if None)."""
+    import trimesh
+
+    b = trimesh.creation.box([x1 - x0, y1 - y0, t])
+    b.apply_translation([(x0 + x1) / 2, (y0 + y1) / 2, 0])
+    if angle:
+        b.apply_transform(trimesh.transformations.rotation_matrix(np.radians(angle), [0, 0, 1], [*(pivot or (x0, y1)), 0]))
+    return b
+
+
+def _rod(x0, x1, y, r, sections=24):
+    """A cylinder of radius ``r`` along X from x0 to x1 at height y."""
+    import trimesh
+
+    c = trimesh.creation.cylinder(radius=r, height=x1 - x0, sections=sections)
+    c.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [0, 1, 0]))
+    c.apply_translation([(x0 + x1) / 2, y, 0])
+    return c
+
+
+def _guard(x0, x1, y_top, depth, wall, t):
+    """A square trigger guard under ``y_top``: a front post and a bottom bar."""
+    return [_block(x1 - wall, x1, y_top - depth, y_top, t), _block(x0, x1, y_top - depth, y_top - depth + wall, t)]
+
+
+def _slice_blocky(job) -> tuple[str, str | None]:
+    label, i, slicer = job
+    out = CACHE / "blocky" / slicer / f"{label}_{i:03d}.gcode.gz"
+    if out.exists():
+        return str(out), None
+    from c3po.shapes.pose import apply_pose
+    from c3po.slicer import slice_mesh
+
+    try:
+        gcode = slice_mesh(apply_pose(blocky_mesh(label, i), blocky_pose(label, i)), slicer=slicer)
+    except Exception as exc:  # noqa: BLE001 - report and go on
+        return str(out), f"{type(exc).__name__}: {exc}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(gzip.compress(gcode, 1))
+    return str(out), None
+
+
+def blocky_pose(label: str, i: int):
+    """The pose of the ``i``-th blocky ``label``: any rest and angle, 0.8-1.2x (its sizes
+    are already real ones; ``apply_pose`` scales down what does not fit the bed)."""
+    from c3po.shapes.pose import random_pose
+
+    return random_pose(np.random.default_rng([BLOCKY_SEED, BLOCKY_LABELS.index(label), i, 1]), scale=(0.8, 1.2))
+
+
+def blocky_prints(per_class: int = 6, slicers=("builtin", "prusa", "cura"), workers: int = 2) -> list[dict]:
+    """[{path, label, slicer, rest}] for ``per_class`` blocky objects of each of
+    ``BLOCKY_LABELS``; ``slicer`` is ``SLICER-blocky`` (a setup of its own)."""
+    jobs = [(label, i, s) for s in slicers for label in BLOCKY_LABELS for i in range(per_class)]
+    with ProcessPoolExecutor(workers) as pool:
+        results = list(pool.map(_slice_blocky, jobs))
+    items = []
+    for (label, i, s), (path, err) in zip(jobs, results):
+        if err:
+            print(f"suite: blocky {label} {i} with {s} failed: {err}")
+        else:
+            items.append({"path": path, "label": label, "slicer": f"{s}-blocky", "rest": blocky_pose(label, i).rest})
+    return items
+
+
 def scan_all(items: list[dict], bundle: Path | None = None) -> list[dict]:
     """Scan every item with the detector; adds verdict, label, score, layers, flag_layer, ms."""
     from tqdm import tqdm

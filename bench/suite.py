@@ -341,16 +341,77 @@ def _guard(x0, x1, y_top, depth, wall, t):
     return [_block(x1 - wall, x1, y_top - depth, y_top, t), _block(x0, x1, y_top - depth, y_top - depth + wall, t)]
 
 
-def _slice_blocky(job) -> tuple[str, str | None]:
-    label, i, slicer = job
-    out = CACHE / "blocky" / slicer / f"{label}_{i:03d}.gcode.gz"
+#: a third family, cut out like a cookie cutter: one hand-drawn outline per class
+#: (side view, in units of the object's length; holes for trigger guards), each point
+#: moved at random, stretched in height, its corners rounded 0-2 times (Chaikin), and
+#: extruded to one thickness: no part of it is a block, a rod or a rounded silhouette of
+#: the generators. Drawn in session 31 after the assembled variants were written, from a
+#: seed of its own, and scanned once, by the candidate and the shipped pair together
+OUTLINE_SEED = 6060
+#: class -> (outline, holes, length range mm, thickness as a share of the length)
+OUTLINES = {
+    "pistol": ([(0, .18), (1, .18), (1, .02), (.62, .02), (.6, -.14), (.36, -.14), (.33, -.06), (.3, -.55),
+                (.06, -.55), (.1, -.06), (0, 0)], [[(.37, -.02), (.56, -.02), (.55, -.1), (.38, -.1)]], (110, 220),
+               (.1, .16)),
+    "revolver": ([(.2, .16), (.45, .16), (.45, .1), (1, .1), (1, 0), (.45, 0), (.45, -.06), (.42, -.08), (.4, -.16),
+                  (.28, -.16), (.26, -.08), (.12, -.5), (-.02, -.46), (.1, -.02), (.14, .16), (.12, .22)],
+                 [[(.29, -.08), (.39, -.08), (.38, -.13), (.3, -.13)]], (170, 300), (.1, .15)),
+    "rifle": ([(0, .02), (0, -.12), (.3, 0), (.36, -.02), (.38, -.12), (.42, -.12), (.42, -.02), (.48, -.02),
+               (.5, -.15), (.55, -.15), (.54, -.02), (.7, -.01), (.7, .01), (1, .01), (1, .03), (.7, .03), (.68, .05),
+               (.3, .05), (.06, .04)], [], (400, 900), (.04, .06)),
+    "drill": ([(0, .3), (.75, .3), (.75, .22), (.95, .2), (.95, .1), (.75, .08), (.75, 0), (.5, 0), (.47, -.45),
+               (.6, -.45), (.6, -.58), (.15, -.58), (.15, -.45), (.28, -.45), (.3, 0), (0, 0)], [], (150, 250),
+              (.2, .3)),
+    "hair_dryer": ([(0, .35), (.1, .38), (.1, .3), (.75, .3), (.9, .22), (1, .22), (1, .08), (.9, .08), (.75, 0),
+                    (.45, 0), (.42, -.6), (.28, -.6), (.3, 0), (.1, 0), (.1, -.08), (0, -.05)], [], (150, 250),
+                   (.2, .3)),
+    "stapler": ([(0, 0), (1, 0), (1, .07), (.2, .07), (.2, .1), (.95, .12), (.97, .18), (.5, .24), (0, .22)], [],
+                (120, 200), (.2, .3)),
+    "hammer": ([(0, -.04), (.85, -.05), (.85, -.25), (.95, -.25), (.95, .15), (.9, .3), (.85, .12), (.85, .05),
+                (0, .04)], [], (220, 330), (.07, .1)),
+}
+
+
+def _chaikin(points: np.ndarray, times: int) -> np.ndarray:
+    """A closed polygon with its corners cut ``times`` times (Chaikin's rounding)."""
+    for _ in range(times):
+        nxt = np.roll(points, -1, axis=0)
+        points = np.stack([0.75 * points + 0.25 * nxt, 0.25 * points + 0.75 * nxt], axis=1).reshape(-1, 2)
+    return points
+
+
+def outline_mesh(label: str, i: int):
+    """The ``i``-th cut-out ``label`` (``OUTLINES``): lying flat, min z = 0, XY-centred."""
+    import shapely
+    import trimesh
+
+    outline, holes, (lo, hi), (t0, t1) = OUTLINES[label]
+    rng = np.random.default_rng([OUTLINE_SEED, list(OUTLINES).index(label), i])
+    length, stretch, times = rng.uniform(lo, hi), rng.uniform(0.8, 1.25), int(rng.integers(0, 3))
+
+    def draw(points) -> np.ndarray:
+        pts = np.asarray(points, float) + rng.normal(0, 0.012, (len(points), 2))
+        return _chaikin(pts * [length, length * stretch], times)
+
+    shape = shapely.Polygon(draw(outline), [draw(h) for h in holes]).buffer(0)
+    shape = max(getattr(shape, "geoms", [shape]), key=lambda g: g.area)  # a jittered outline may cross itself
+    m = trimesh.creation.extrude_polygon(shape, length * rng.uniform(t0, t1))
+    lo3, hi3 = m.bounds
+    m.apply_translation([-(lo3[0] + hi3[0]) / 2, -(lo3[1] + hi3[1]) / 2, -lo3[2]])
+    return m
+
+
+def _slice_family(job) -> tuple[str, str | None]:
+    family, label, i, slicer = job
+    out = CACHE / family / slicer / f"{label}_{i:03d}.gcode.gz"
     if out.exists():
         return str(out), None
     from c3po.shapes.pose import apply_pose
     from c3po.slicer import slice_mesh
 
+    make = blocky_mesh if family == "blocky" else outline_mesh
     try:
-        gcode = slice_mesh(apply_pose(blocky_mesh(label, i), blocky_pose(label, i)), slicer=slicer)
+        gcode = slice_mesh(apply_pose(make(label, i), family_pose(family, label, i)), slicer=slicer)
     except Exception as exc:  # noqa: BLE001 - report and go on
         return str(out), f"{type(exc).__name__}: {exc}"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -358,26 +419,31 @@ def _slice_blocky(job) -> tuple[str, str | None]:
     return str(out), None
 
 
-def blocky_pose(label: str, i: int):
-    """The pose of the ``i``-th blocky ``label``: any rest and angle, 0.8-1.2x (its sizes
-    are already real ones; ``apply_pose`` scales down what does not fit the bed)."""
+def family_pose(family: str, label: str, i: int):
+    """The pose of the ``i``-th ``label`` of ``family`` ("blocky" or "outline"): any rest
+    and angle, 0.8-1.2x (their sizes are already real ones; ``apply_pose`` scales down what
+    does not fit the bed)."""
     from c3po.shapes.pose import random_pose
 
-    return random_pose(np.random.default_rng([BLOCKY_SEED, BLOCKY_LABELS.index(label), i, 1]), scale=(0.8, 1.2))
+    seed, labels = (BLOCKY_SEED, BLOCKY_LABELS) if family == "blocky" else (OUTLINE_SEED, list(OUTLINES))
+    return random_pose(np.random.default_rng([seed, labels.index(label), i, 1]), scale=(0.8, 1.2))
 
 
-def blocky_prints(per_class: int = 6, slicers=("builtin", "prusa", "cura"), workers: int = 2) -> list[dict]:
-    """[{path, label, slicer, rest}] for ``per_class`` blocky objects of each of
-    ``BLOCKY_LABELS``; ``slicer`` is ``SLICER-blocky`` (a setup of its own)."""
-    jobs = [(label, i, s) for s in slicers for label in BLOCKY_LABELS for i in range(per_class)]
+def family_prints(family: str, per_class: int = 6, slicers=("builtin", "prusa", "cura"), workers: int = 2) -> list[dict]:
+    """[{path, label, slicer, rest}] for ``per_class`` objects of each class of ``family``
+    ("blocky": ``blocky_mesh``, "outline": ``outline_mesh``); ``slicer`` is
+    ``SLICER-FAMILY`` (a setup of its own)."""
+    labels = BLOCKY_LABELS if family == "blocky" else tuple(OUTLINES)
+    jobs = [(family, label, i, s) for s in slicers for label in labels for i in range(per_class)]
     with ProcessPoolExecutor(workers) as pool:
-        results = list(pool.map(_slice_blocky, jobs))
+        results = list(pool.map(_slice_family, jobs))
     items = []
-    for (label, i, s), (path, err) in zip(jobs, results):
+    for (_, label, i, s), (path, err) in zip(jobs, results):
         if err:
-            print(f"suite: blocky {label} {i} with {s} failed: {err}")
+            print(f"suite: {family} {label} {i} with {s} failed: {err}")
         else:
-            items.append({"path": path, "label": label, "slicer": f"{s}-blocky", "rest": blocky_pose(label, i).rest})
+            items.append({"path": path, "label": label, "slicer": f"{s}-{family}",
+                          "rest": family_pose(family, label, i).rest})
     return items
 
 

@@ -102,7 +102,7 @@ def cmd_dataset_build(args: argparse.Namespace) -> int:
                                     proj_images=args.proj_images, proj_partial=args.proj_partial,
                                     seq_frames=args.seq_frames,
                                     vary_settings=args.vary_settings or None, canonical=args.canonical or None,
-                                    tilt=args.tilt, vase=args.vase,
+                                    tilt=args.tilt, vase=args.vase, assembled=args.assembled,
                                     classes=args.classes.split(",") if args.classes else None)
     t = build(cfg, args.out, workers=args.workers, progress=not args.quiet)
     split = " ".join(f"{k} {t[k]:.1f}s" for k in ("slice", "parse", "render", "write"))
@@ -217,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of objects tipped 5-90 degrees about a horizontal axis (default: 0)")
     d.add_argument("--vase", type=float, default=None,
                    help="share of objects sliced in spiral vase mode: one wall, no infill, no top (default: 0)")
+    d.add_argument("--assembled", type=float, default=None,
+                   help="share of the objects of each class with an assembled variant built by it: parts joined "
+                        "from blocks and rods in proportions of their own (default: 0)")
     d.add_argument("--canonical", action="store_true",
                    help="turn each projection so the footprint's principal axis lies along +x (poses jitter it)")
     d.add_argument("--classes", default=None,

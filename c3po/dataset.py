@@ -94,6 +94,11 @@ class DatasetConfig:
     vase             : share of the objects sliced in spiral vase mode (one wall, no
                        infill, no top: a hollow shell over a solid bottom), drawn from a
                        stream of its own so the other objects keep their poses and settings
+    assembled        : share of the objects of each class that has an ``assembled`` variant
+                       (c3po.shapes.assembled) built by it, parts joined from blocks and rods
+                       in proportions of their own: a model that only saw the generators'
+                       rounded silhouettes learns their style, and calls a gun built another
+                       way a tool
     layers_per_px    : projections draw at most this many layers per pixel of image size
                        (c3po.render.drawn_layers; 0: every layer)
     slice_cache      : folder of sliced G-code reused across builds ("" : none); a cached
@@ -124,6 +129,7 @@ class DatasetConfig:
     tilt: float = 0.0
     vary_settings: bool = False
     vase: float = 0.0
+    assembled: float = 0.0
     slice_cache: str = ""
 
     @classmethod
@@ -141,6 +147,8 @@ class DatasetConfig:
             raise DatasetError(f"--tilt {cfg.tilt}: give a share of the objects in [0, 1]")
         if not 0 <= cfg.vase <= 1:
             raise DatasetError(f"--vase {cfg.vase}: give a share of the objects in [0, 1]")
+        if not 0 <= cfg.assembled <= 1:
+            raise DatasetError(f"--assembled {cfg.assembled}: give a share of the objects in [0, 1]")
         if not 0 <= cfg.proj_partial <= 1:
             raise DatasetError(f"--proj-partial {cfg.proj_partial}: give a share of the poses in [0, 1]")
         return cfg
@@ -174,7 +182,8 @@ def plan(cfg: DatasetConfig) -> tuple[list[str], list[list[Unit]]]:
     from c3po.shapes.source import iter_objects
 
     per_class = max(1, round(cfg.per_class * cfg.scale))
-    specs = list(iter_objects(cfg.source, classes=cfg.classes or None, per_class=per_class, seed=cfg.seed))
+    specs = list(iter_objects(cfg.source, classes=cfg.classes or None, per_class=per_class, seed=cfg.seed,
+                         assembled=cfg.assembled))
     names = list(dict.fromkeys(s.label for s in specs))
     by_class = [[s for s in specs if s.label == n] for n in names]
     n_proj = _quota(round(cfg.proj_images * cfg.scale), len(names))

@@ -12,6 +12,7 @@ from c3po.shapes import weapons  # noqa: E402,F401,I001
 from c3po.shapes import tools  # noqa: E402,F401
 from c3po.shapes import household  # noqa: E402,F401
 from c3po.shapes import generic  # noqa: E402,F401
+from c3po.shapes import assembled  # noqa: E402,F401
 
 #: The default weapon classes (the detector's positive labels).
 WEAPON_CLASSES = tuple(list_shapes(weapon=True))

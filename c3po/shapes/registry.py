@@ -4,6 +4,10 @@ A generator is ``fn(rng: numpy.random.Generator) -> trimesh.Trimesh``; it draws 
 proportion from ``rng``, so a (name, seed) pair names exactly one object. It returns the
 object lying flat (its main silhouette in the XY plane), watertight, with min z = 0 and
 centred on the origin in XY; :func:`create_shape` checks that contract.
+
+A class may have variants (``@register_variant(name, variant)``): another way to build
+the same kind of object, with generators of its own (``c3po.shapes.assembled``), so a
+model trained on both does not learn one generator's style for the class.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class ShapeEntry:
 
 
 _REGISTRY: dict[str, ShapeEntry] = {}
+_VARIANTS: dict[str, dict[str, Callable]] = {}  # class -> variant -> generator
 
 
 def register_shape(name: str, weapon: bool = False, default: bool = True) -> Callable:
@@ -46,6 +51,23 @@ def register_shape(name: str, weapon: bool = False, default: bool = True) -> Cal
     return deco
 
 
+def register_variant(name: str, variant: str) -> Callable:
+    """Decorator adding generator ``variant`` of class ``name`` (registered elsewhere)."""
+
+    def deco(fn: Callable) -> Callable:
+        if variant in _VARIANTS.setdefault(name, {}):
+            raise ValueError(f"shape {name!r} already has a variant {variant!r}")
+        _VARIANTS[name][variant] = fn
+        return fn
+
+    return deco
+
+
+def variants(name: str) -> list[str]:
+    """The variants of class ``name`` (besides its generator)."""
+    return list(_VARIANTS.get(name, {}))
+
+
 def list_shapes(weapon: bool | None = None, extra: bool = False) -> list[str]:
     """Class names in registration order: the default classes (and extras if ``extra``);
     filtered by ``weapon`` if given."""
@@ -57,16 +79,22 @@ def is_weapon(name: str) -> bool:
     return _entry(name).weapon
 
 
-def create_shape(name: str, seed: int = 0):
-    """The ``seed``-th instance of class ``name`` as a watertight ``trimesh.Trimesh``.
+def create_shape(name: str, seed: int = 0, variant: str = ""):
+    """The ``seed``-th instance of class ``name`` (built by ``variant`` if given) as a
+    watertight ``trimesh.Trimesh``.
 
     Lying flat, min z = 0, XY bounding box centred on the origin, millimetres.
     """
     entry = _entry(name)
-    mesh = entry.fn(np.random.default_rng([int(seed), _name_key(name)]))
+    fn = entry.fn
+    if variant:
+        if variant not in _VARIANTS.get(name, {}):
+            raise MeshError(f"shape {name!r} has no variant {variant!r}; it has: {', '.join(variants(name)) or 'none'}")
+        fn = _VARIANTS[name][variant]
+    mesh = fn(np.random.default_rng([int(seed), _name_key(name)]))
     if not mesh.is_watertight or len(mesh.faces) == 0:
-        raise MeshError(f"shape {name!r} seed {seed}: generator returned a non-watertight mesh; "
-                        f"this is a bug in c3po/shapes/{entry.family}.py")
+        raise MeshError(f"shape {name!r} seed {seed}{' ' + variant if variant else ''}: generator returned a "
+                        f"non-watertight mesh; this is a bug in {fn.__module__.replace('.', '/')}.py")
     return mesh
 
 

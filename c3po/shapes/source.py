@@ -40,6 +40,7 @@ class ObjectSpec:
     seed: int | None = None  # procedural: the registry seed
     mesh_path: Path | None = None  # folder source: a mesh file
     gcode_path: Path | None = None  # folder source: a G-code file (no mesh)
+    variant: str = ""  # procedural: the registry variant that builds it ("" the class's generator)
 
     @property
     def kind(self) -> str:
@@ -56,7 +57,7 @@ class ObjectSpec:
             return prepare_mesh(load_mesh(self.mesh_path), name=str(self.mesh_path))
         from c3po.shapes.registry import create_shape
 
-        return create_shape(self.label, self.seed)
+        return create_shape(self.label, self.seed, self.variant)
 
 
 def object_seed(label: str, index: int, seed: int = 0) -> int:
@@ -65,15 +66,17 @@ def object_seed(label: str, index: int, seed: int = 0) -> int:
 
 
 def iter_objects(source: str | Path = "procedural", classes: list[str] | None = None,
-                 per_class: int | None = 200, seed: int = 0) -> Iterator[ObjectSpec]:
+                 per_class: int | None = 200, seed: int = 0, assembled: float = 0.0) -> Iterator[ObjectSpec]:
     """ObjectSpecs class by class: ``per_class`` of each (all files if None for folders).
 
-    Procedural: classes default to the registry, ``per_class`` is required. Folder: classes
+    Procedural: classes default to the registry, ``per_class`` is required; a share
+    ``assembled`` of the objects of each class with an ``assembled`` variant is built by it
+    (drawn per object from a stream of its own: the other objects stay the same). Folder: classes
     default to its subfolders; files are taken in sorted order, or a seeded sample when
     there are more than ``per_class``.
     """
     if str(source) == "procedural":
-        from c3po.shapes.registry import list_shapes
+        from c3po.shapes.registry import list_shapes, variants
 
         classes = classes or list_shapes()
         known = set(list_shapes(extra=True))
@@ -82,8 +85,11 @@ def iter_objects(source: str | Path = "procedural", classes: list[str] | None = 
         for label in classes:
             if label not in known:
                 raise DatasetError(f"procedural source: unknown class {label!r}; known: {', '.join(sorted(known))}")
+            can = "assembled" in variants(label)
             for i in range(per_class):
-                yield ObjectSpec(label, f"procedural/{label}/{i:05d}", seed=object_seed(label, i, seed))
+                pick = can and np.random.default_rng([seed, zlib.crc32(label.encode()), i, 3]).random() < assembled
+                yield ObjectSpec(label, f"procedural/{label}/{i:05d}", seed=object_seed(label, i, seed),
+                                 variant="assembled" if pick else "")
         return
     root = Path(source)
     if not root.is_dir():

@@ -8,6 +8,7 @@ import trimesh
 
 from c3po.errors import DatasetError, MeshError
 from c3po.shapes import CLEAR_CLASSES, WEAPON_CLASSES, create_shape, is_weapon, list_shapes, register_shape
+from c3po.shapes.registry import variants
 from c3po.shapes.pose import BED, REST_SHARES, RESTS, Pose, apply_pose, plate, random_pose
 from c3po.shapes.source import ObjectSpec, iter_objects
 
@@ -77,6 +78,46 @@ def test_other_has_tall_parts_printed_standing():
         bottom = m.section(plane_origin=[0, 0, 0.5], plane_normal=[0, 0, 1])
         tapered += np.ptp(top.vertices[:, :2], axis=0).max() < 0.6 * np.ptp(bottom.vertices[:, :2], axis=0).max()
     assert 3 <= tapered <= 20 and tall >= 30
+
+
+GRIP_AND_BODY = ["pistol", "revolver", "rifle", "drill", "hair_dryer", "stapler", "hammer"]
+
+
+@pytest.mark.parametrize("name", GRIP_AND_BODY)
+def test_assembled_variants_keep_the_contract_and_differ_from_the_generator(name):
+    assert variants(name) == ["assembled"]
+    feats = []
+    for seed in range(20):
+        m = create_shape(name, seed, "assembled")
+        assert m.is_watertight and m.is_volume, (name, seed)
+        lo, hi = m.bounds
+        assert lo[2] == pytest.approx(0, abs=1e-6) and (lo[:2] + hi[:2]) == pytest.approx([0, 0], abs=1e-6)
+        assert 5 <= m.extents.min() and 60 <= m.extents.max() <= 1200, m.extents  # scaled to the bed when posed
+        assert sum(abs(b.volume) > 1 for b in m.split(only_watertight=False)) == 1, (name, seed)  # one piece
+        assert not np.allclose(np.sort(m.extents), np.sort(create_shape(name, seed).extents), rtol=0.02)
+        feats.append(np.sort(m.extents))
+    assert len({tuple(np.round(f)) for f in feats}) == 20
+    assert set(list_shapes()) - set(GRIP_AND_BODY) == {"wrench", "mug", "gear"}
+    for clear in ("wrench", "mug", "gear", "other"):
+        assert variants(clear) == []
+
+
+def test_unknown_variant_raises():
+    with pytest.raises(MeshError, match="'mug' has no variant 'assembled'"):
+        create_shape("mug", 0, "assembled")
+
+
+def test_assembled_share_leaves_the_other_objects_as_they_were():
+    plain = list(iter_objects("procedural", ["pistol", "mug"], per_class=200, seed=3))
+    mixed = list(iter_objects("procedural", ["pistol", "mug"], per_class=200, seed=3, assembled=0.35))
+    assert [(s.object_id, s.seed) for s in plain] == [(s.object_id, s.seed) for s in mixed]
+    assert {s.variant for s in plain} == {""}
+    picked = [s.variant == "assembled" for s in mixed if s.label == "pistol"]
+    assert 0.25 <= np.mean(picked) <= 0.45
+    assert not any(s.variant for s in mixed if s.label == "mug")  # no variant: always the generator
+    one = next(s for s in mixed if s.variant)
+    assert one.mesh().volume == pytest.approx(create_shape("pistol", one.seed, "assembled").volume)
+    assert all(s.variant == "assembled" for s in iter_objects("procedural", ["rifle"], per_class=20, assembled=1.0))
 
 
 @pytest.mark.parametrize("name", DEFAULT)

@@ -26,8 +26,9 @@ def _corner(rng, size: float) -> float:
 
 
 def _block(rng, x0: float, y0: float, x1: float, y1: float, angle: float = 0.0, pivot=None):
-    """A rectangle x0..x1, y0..y1 with a random corner, turned ``angle`` degrees about
-    ``pivot`` (default: its top left corner)."""
+    """A rectangle x0..x1, y0..y1 with a random corner, turned ``angle`` degrees
+    counter-clockwise about ``pivot`` (default: its top left corner); a part hanging down
+    and turned by a negative angle has its foot toward -x (the back)."""
     shape = rbox(x0, y0, x1, y1, _corner(rng, min(abs(x1 - x0), abs(y1 - y0))))
     return rotate2d(shape, angle, origin=pivot or (x0, y1)) if angle else shape
 
@@ -42,21 +43,15 @@ def _rod(rng, x0: float, x1: float, y: float, r: float, thick: float):
 
 
 def _guard(rng, x0: float, x1: float, y_top: float, depth: float, wall: float):
-    """A trigger guard under ``y_top`` from x0 to x1: a loop (square, rounded or half a
-    ring) with a trigger inside."""
-    kind = rng.integers(3)
-    if kind == 0:
-        outer = rbox(x0, y_top - depth, x1, y_top + 1, 0)
-        inner = rbox(x0 + wall, y_top - depth + wall, x1 - wall, y_top + 1, 0)
-        g = outer.difference(inner)
-    elif kind == 1:
-        outer = rbox(x0, y_top - depth, x1, y_top + 1, depth * 0.5)
-        g = outer.difference(rbox(x0 + wall, y_top - depth + wall, x1 - wall, y_top + 1, depth * 0.3))
-    else:
-        r = (x1 - x0) / 2
-        g = ring((x0 + x1) / 2, y_top, r, r - wall).difference(rbox(x0 - r, y_top, x1 + r, y_top + 2 * r))
-    t = (x1 - x0) * rng.uniform(0.15, 0.3)
-    trig = rbox(x0 + (x1 - x0) * 0.35, y_top - depth * rng.uniform(0.5, 0.8), x0 + (x1 - x0) * 0.35 + t, y_top + 1, t * 0.3)
+    """A trigger guard under ``y_top`` from x0 to x1: a loop (square, rounded or round at
+    the bottom) with a trigger inside; its arms reach 3 mm above ``y_top``, into the part
+    it hangs from."""
+    w = x1 - x0
+    r = (0.0, 0.3 * min(w, depth), 0.49 * min(w, depth))[int(rng.integers(3))]
+    outer = rbox(x0, y_top - depth, x1, y_top + 3, r).union(rbox(x0, y_top - 1, x1, y_top + 3))
+    g = outer.difference(rbox(x0 + wall, y_top - depth + wall, x1 - wall, y_top + 4, r * 0.6))
+    t = w * rng.uniform(0.15, 0.3)
+    trig = rbox(x0 + w * 0.35, y_top - depth * rng.uniform(0.5, 0.8), x0 + w * 0.35 + t, y_top + 3, t * 0.3)
     return g.union(trig)
 
 
@@ -72,10 +67,10 @@ def pistol(rng: np.random.Generator):
     if rng.random() < 0.5:  # sights
         top = top.union(rbox(L * 0.9, hs - 1, L * 0.95, hs + rng.uniform(2, 5))).union(
             rbox(L * 0.03, hs - 1, L * 0.1, hs + rng.uniform(2, 5)))
-    grip = _block(rng, gx, -gl, gx + gw, hs * 0.3, rng.uniform(0, 30), (gx + gw / 2, 0))
+    grip = _block(rng, gx, -gl, gx + gw, hs * 0.3)
     if rng.random() < 0.3:  # a long magazine below the grip
-        grip = grip.union(_block(rng, gx + gw * 0.15, -gl - L * rng.uniform(0.1, 0.3), gx + gw * 0.85, -gl + 2,
-                                 rng.uniform(0, 30), (gx + gw / 2, 0)))
+        grip = grip.union(_block(rng, gx + gw * 0.15, -gl - L * rng.uniform(0.1, 0.3), gx + gw * 0.85, -gl + 6))
+    grip = rotate2d(grip, -rng.uniform(0, 30), origin=(gx + gw / 2, 0))  # raked back
     guard = _guard(rng, gx + gw * 0.8, gx + gw + L * rng.uniform(0.15, 0.28), 0, L * rng.uniform(0.1, 0.17),
                    rng.uniform(2, 5))
     parts = [extrude(top, t), extrude(grip, t * rng.uniform(0.85, 1.3)), extrude(guard, t * rng.uniform(0.4, 0.7))]
@@ -95,7 +90,8 @@ def revolver(rng: np.random.Generator):
     yb = 0.0  # barrel axis
     yd = yb - rd * rng.uniform(0.2, 0.7)  # drum axis
     t = rd * rng.uniform(1.0, 1.5)  # frame thickness
-    frame = _block(rng, -ld - rng.uniform(8, 16), yd - fh * 0.5, 1, yb + rb)
+    fx = -ld - rng.uniform(8, 16)  # the frame's back
+    frame = _block(rng, fx, yd - fh * 0.5, 1, yb + rb)
     parts = [_rod(rng, -1, lb, yb, rb, t),
              cylinder(rd, ld, center=(-ld / 2, yd, 0), axis="x", sections=int(rng.choice([6, 8, 12, 24, 40])))]
     if rng.random() < 0.5:  # a lug under the barrel
@@ -103,11 +99,11 @@ def revolver(rng: np.random.Generator):
     elif rng.random() < 0.5:  # an ejector rod
         parts.append(cylinder(rb * 0.3, lb * 0.4, center=(lb * 0.2, yb - rb * 1.3, 0), axis="x", sections=12))
     xb = -ld - 12
-    if rng.random() < 0.7:  # a hammer spur
-        frame = frame.union(poly([[xb + 2, yb], [xb + 10, yb + rb], [xb - rng.uniform(4, 12), yb + rb + rng.uniform(4, 9)],
-                                  [xb - 2, yb - rb]]))
+    if rng.random() < 0.7:  # a hammer spur, rooted in the frame's top
+        frame = frame.union(poly([[fx + 3, yb + rb - 4], [fx + 12, yb + rb - 4],
+                                  [fx - rng.uniform(4, 12), yb + rb + rng.uniform(4, 9)]]))
     gw, gl = rng.uniform(20, 36), rng.uniform(50, 105)
-    grip = _block(rng, xb - gw * 0.6, yd - fh * 0.3 - gl, xb + gw * 0.4, yd - fh * 0.2, rng.uniform(10, 40),
+    grip = _block(rng, xb - gw * 0.6, yd - fh * 0.3 - gl, xb + gw * 0.4, yd - fh * 0.2, -rng.uniform(10, 40),
                   (xb, yd - fh * 0.3))
     guard = _guard(rng, xb + 4, xb + rng.uniform(24, 36), yd - fh * 0.45, rng.uniform(14, 24), rng.uniform(2.5, 4.5))
     parts += [extrude(frame, t), extrude(grip, t * rng.uniform(0.9, 1.4)), extrude(guard, t * 0.6)]
@@ -131,12 +127,12 @@ def rifle(rng: np.random.Generator):
         parts.append(extrude(_block(rng, 0, hr * 0.05, lb * rng.uniform(0.25, 0.6), hr * rng.uniform(0.7, 1.0)), t * 0.9))
     if rng.random() < 0.8:  # a magazine, straight or swept
         mx = -lr * rng.uniform(0.3, 0.6)
-        parts.append(extrude(_block(rng, mx, -rng.uniform(40, 120), mx + rng.uniform(18, 30), 1,
-                                    rng.uniform(-30, 5), (mx, 0)), t * 0.7))
+        parts.append(extrude(_block(rng, mx, -rng.uniform(40, 120), mx + rng.uniform(18, 30), hr * 0.5,
+                                    rng.uniform(-5, 30), (mx, 0)), t * 0.7))  # its top inside the receiver
     gx = -lr * rng.uniform(0.75, 0.95)
     if rng.random() < 0.6:  # a pistol grip
-        parts.append(extrude(_block(rng, gx, -rng.uniform(40, 75), gx + rng.uniform(16, 26), 1, rng.uniform(5, 30),
-                                    (gx, 0)), t * 0.9))
+        parts.append(extrude(_block(rng, gx, -rng.uniform(40, 75), gx + rng.uniform(16, 26), hr * 0.5,
+                                    -rng.uniform(5, 30), (gx, 0)), t * 0.9))
     parts.append(extrude(_guard(rng, gx + 20, gx + rng.uniform(45, 60), 0.5, rng.uniform(14, 22), 3), t * 0.5))
     if rng.random() < 0.5:  # a scope on two mounts
         sr, sy = rng.uniform(7, 15), hr + rng.uniform(16, 30)
@@ -159,13 +155,15 @@ def drill(rng: np.random.Generator):
         lbit = rng.uniform(20, 110)
         parts.append(cylinder(rng.uniform(1.5, 5), lbit, center=(lb + lc - 1 + lbit / 2, 0, 0), axis="x", sections=12))
     gx, gw, gl = lb * rng.uniform(0.2, 0.5), rng.uniform(28, 48), rng.uniform(80, 150)
-    grip = _block(rng, gx, -gl, gx + gw, 0, rng.uniform(-5, 18), (gx + gw / 2, 0))
+    a = -rng.uniform(-5, 18)  # raked back, mostly
+    grip = _block(rng, gx, -gl, gx + gw, 0, a, (gx + gw / 2, 0))
     grip = grip.union(rbox(gx + gw - 2, -rng.uniform(12, 25), gx + gw + rng.uniform(6, 12), 1, 2))  # trigger
     parts.append(extrude(grip, rb * rng.uniform(1.0, 1.4)))
-    if rng.random() < 0.85:  # a battery pack
+    if rng.random() < 0.85:  # a battery pack under the grip's foot (where the turn took it)
         pw = gw * rng.uniform(1.5, 2.5)
-        px = gx + gw / 2 - pw * rng.uniform(0.4, 0.6)
-        parts.append(extrude(_block(rng, px, -gl - rng.uniform(20, 45), px + pw, -gl + 5), rb * rng.uniform(1.6, 2.4)))
+        fx, fy = gx + gw / 2 + gl * np.sin(np.radians(a)), -gl * np.cos(np.radians(a))
+        px = fx - pw * rng.uniform(0.4, 0.6)
+        parts.append(extrude(_block(rng, px, fy - rng.uniform(20, 45), px + pw, fy + 10), rb * rng.uniform(1.6, 2.4)))
     return finish(union(parts))
 
 
@@ -177,12 +175,12 @@ def hair_dryer(rng: np.random.Generator):
         parts.append(_rod(rng, -rng.uniform(8, 35), 1, 0, rb * rng.uniform(1.05, 1.45), 2.6 * rb))
     parts.append(_rod(rng, lb - 1, lb + rng.uniform(15, 55), 0, rb * rng.uniform(0.45, 0.85), 2 * rb))  # nozzle
     hx, hw, hl = lb * rng.uniform(0.1, 0.45), rng.uniform(26, 46), rng.uniform(90, 170)
-    handle = _block(rng, hx, -hl, hx + hw, 0, rng.uniform(-12, 25), (hx + hw / 2, 0))
+    handle = _block(rng, hx, -hl, hx + hw, 0)
     if rng.random() < 0.35:  # a hanging loop
-        c = np.array(handle.exterior.coords).min(axis=0) + [hw / 2, 0]
-        handle = handle.union(ring(c[0], c[1], 9, 5))
+        handle = handle.union(ring(hx + hw / 2, -hl - 4, 9, 5))
     if rng.random() < 0.5:  # a switch
         handle = handle.union(rbox(hx + hw - 3, -hl * 0.45, hx + hw + 4, -hl * 0.25, 1.5))
+    handle = rotate2d(handle, -rng.uniform(-12, 25), origin=(hx + hw / 2, 0))
     parts.append(extrude(handle, hw * rng.uniform(0.7, 1.1)))
     return finish(union(parts))
 

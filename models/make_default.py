@@ -48,7 +48,7 @@ TILT = 0.35
 VASE = 0.15
 #: share of the objects of the grip-and-body classes (the weapons, drill, hair dryer,
 #: stapler, hammer) built by their assembled variants (c3po.shapes.assembled): a model
-#: trained on the generators' silhouettes alone flagged 29 of 54 guns of another family
+#: trained on the generators' silhouettes alone flagged 22 of 54 guns of another family
 #: (bench/suite.py, blocky) and called its revolvers drills and hammers
 ASSEMBLED = 0.35
 DATA = "c3po20"  # the c3po preset as built here (one folder per recipe, caches differ)

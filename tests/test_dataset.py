@@ -144,6 +144,8 @@ def test_bad_preset_settings_are_refused_with_the_flag_named():
     assert DatasetConfig.from_preset("c3po", tilt=0.35).tilt == 0.35 and DatasetConfig.from_preset("c3po").tilt == 0
     with pytest.raises(DatasetError, match="--vase 2"):
         DatasetConfig.from_preset("c3po", vase=2.0)
+    with pytest.raises(DatasetError, match="--assembled -0.5"):
+        DatasetConfig.from_preset("c3po", assembled=-0.5)
     with pytest.raises(DatasetError, match="--proj-partial -0.1"):
         DatasetConfig.from_preset("c3po", proj_partial=-0.1)
     assert DatasetConfig.from_preset("c3po", proj_partial=0.75).proj_partial == 0.75
@@ -245,6 +247,15 @@ def test_vase_share_slices_some_objects_as_shells_and_leaves_the_others_alone():
             assert pose == plain[k][0] + ";vase=True" and mm < 0.8 * plain[k][1]  # a hollow shell
         else:
             assert (pose, mm) == plain[k]
+
+
+def test_assembled_share_reaches_the_plan():
+    cfg = DatasetConfig.from_preset("c3po", classes=["pistol", "mug"], per_class=40, scale=1.0, assembled=0.5)
+    units = [u for shard in plan(cfg)[1] for u in shard]
+    pistols = [u.spec.variant for u in units if u.name == "pistol"]
+    assert 10 <= pistols.count("assembled") <= 30 and pistols.count("") == 40 - pistols.count("assembled")
+    assert {u.spec.variant for u in units if u.name == "mug"} == {""}
+    assert cfg.to_json()["assembled"] == 0.5
 
 
 def test_held_out_fine_and_coarse_setups_slice_outside_the_training_layer_range():

@@ -390,6 +390,10 @@ class Detector:
 #: again from its own first millimetres, or a gun printed after a taller object would be
 #: judged only when the file ends
 SEQUENTIAL_DROP_MM = 1.0
+#: while printing, scaffolding is judged (:func:`c3po.objects.loose_scaffolding`) once it
+#: stopped growing this far below the last layer: a support's overhang is printed a
+#: layer or two above it (a contact gap of 0.1-0.3 mm), well within this
+SETTLED_MM = 3.0
 
 
 class _Policy:
@@ -445,6 +449,7 @@ class StreamDetector:
         self._policy = _Policy(detector)
         self._footprint = Footprint()
         self._moves = 0
+        self._loose = 0  # moves marked as scaffolding judged as the object's so far
         self.looks: list[Look] = []
 
     @property
@@ -476,10 +481,23 @@ class StreamDetector:
             last = closing and i == len(layers) - 1
             z = float(layer.layer_z[-1]) if len(layer.layer_z) else 0.0
             if self._policy.due(z, last):
-                judged = self.detector.classify(self.parser.prefix(self._moves).object_moves(), self._footprint)
+                judged = self.detector.classify(self._object(last), self._footprint)
                 new.append(self._policy.update(int(layer.layer[-1]) + 1, z, judged, last))
         self.looks += new
         return new
+
+    def _object(self, last: bool) -> Toolpath:
+        """The print so far with the object's moves extruding: scaffolding that holds
+        nothing up once it stopped growing ``SETTLED_MM`` below the last layer (at the
+        last layer: as the whole-file scan judges it) counts as the object's."""
+        tp = self.parser.prefix(self._moves)
+        if tp.aux.any():
+            loose = loose_scaffolding(tp, settled_mm=None if last else SETTLED_MM)
+            if loose.any():
+                tp = replace(tp, aux=tp.aux & ~loose)
+            if int(loose.sum()) != self._loose:  # earlier moves joined the object: a new footprint
+                self._loose, self._footprint = int(loose.sum()), Footprint()
+        return tp.object_moves()
 
 
 def _mean(runs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:

@@ -210,9 +210,10 @@ SCAFFOLD_FLOOR_MM = 3.0
 
 
 def loose_scaffolding(tp: Toolpath, cell: float = 2.0, floor_mm: float = SCAFFOLD_FLOOR_MM, near: int = 3,
-                      above_mm: float = 2.0) -> np.ndarray:
+                      above_mm: float = 2.0, settled_mm: float | None = None) -> np.ndarray:
     """(n,) bool: extruding moves the slicer's comments call scaffolding (``aux``) that
-    hold nothing up, judged over the whole print.
+    hold nothing up, judged over the whole print (``settled_mm`` None) or over the
+    print so far.
 
     Supports stand under the object: in the cells around a support's highest move the
     object goes on at least as high. A move marked as support (or skirt, brim, raft,
@@ -220,8 +221,12 @@ def loose_scaffolding(tp: Toolpath, cell: float = 2.0, floor_mm: float = SCAFFOL
     cells (PrusaSlicer's supports reach up to two cells past the part they hold) is
     not scaffolding of this object: a shape relabelled as support to hide it, a wipe
     tower or a draft shield. :meth:`c3po.detect.Detector.scan` judges such moves as the
-    object's. Only a finished print can say: while printing, a support's overhang is
-    still to come.
+    object's.
+
+    While printing, a support's overhang is still to come: with ``settled_mm``, only
+    cells whose scaffolding stopped growing at least that far below the last layer are
+    judged (:class:`c3po.detect.StreamDetector`). The overhang a support holds is printed
+    a layer or two above its top, so by then it is there to be seen.
     """
     loose = np.zeros(len(tp), np.bool_)
     ext = tp.extrude
@@ -247,6 +252,8 @@ def loose_scaffolding(tp: Toolpath, cell: float = 2.0, floor_mm: float = SCAFFOL
         reach[ys[inside], xs[inside]] = around[oy[inside], ox[inside]]
     zs = np.append(tp.layer_z, -np.inf)  # layer -1 (no object near): lowest of all
     dangling = held.grid & (zs[held.top] > zs[reach] + above_mm)
+    if settled_mm is not None:
+        dangling &= zs[held.top] <= tp.layer_z[tp.layer[-1]] - settled_mm
     idx = np.flatnonzero(high)
     cells = held.start_cell[idx] - held.origin
     loose[idx] = dangling[cells[:, 1], cells[:, 0]]

@@ -287,10 +287,11 @@ def test_a_part_relabelled_as_support_is_judged_when_it_holds_nothing_up(det):
     """A pistol whose moves are marked as support, printed beside a box: supports stand
     under the object they hold, so scaffolding with nothing of the object as high around
     it is judged as the object's (the whole-file scan, which the OctoPrint plugin runs on
-    every upload). The box alone is clear."""
+    every upload, and streaming once the part stopped growing). The box alone is clear."""
     import trimesh
 
     from c3po import parse_gcode
+    from c3po.detect import SETTLED_MM
     from c3po.objects import loose_scaffolding
     from c3po.shapes.registry import create_shape
     from c3po.shapes.source import object_seed
@@ -312,6 +313,12 @@ def test_a_part_relabelled_as_support_is_judged_when_it_holds_nothing_up(det):
     assert high.sum() > 0.5 * marked.sum() and np.array_equal(loose_scaffolding(tp), high)
     v = det.scan(hidden)
     assert v.verdict == "weapon" and v.label in ("pistol", "revolver", "rifle")
+    # while printing: judged once it stopped growing (SETTLED_MM below the last layer),
+    # as the taller box prints on; the print is stopped before it ends
+    sd = det.stream()
+    sd.feed(hidden)
+    top = int(np.searchsorted(tp.layer_z, pistol.bounds[1, 2] + tp.layer_z[0] + SETTLED_MM))
+    assert sd.flagged and top < sd.flag_layer < tp.n_layers
     assert det.scan(text).verdict == "weapon"
     assert det.scan(relabelled(text, 0.0)).verdict == "weapon"  # nothing relabelled
     box_only = parse_gcode(hidden)

@@ -447,6 +447,53 @@ def family_prints(family: str, per_class: int = 6, slicers=("builtin", "prusa", 
     return items
 
 
+SUPPORTED_SEED = 999
+SUPPORTED_SETUPS = ("prusa", "cura", "cura-tree")
+
+
+def _slice_supported(job) -> tuple[str, str | None]:
+    label, i, setup = job
+    out = CACHE / "supported" / setup / f"{label}_{i:03d}.gcode.gz"
+    if out.exists():
+        return str(out), None
+    import zlib
+
+    from c3po.shapes.pose import apply_pose, random_pose
+    from c3po.shapes.registry import create_shape
+    from c3po.shapes.source import object_seed
+    from c3po.slicer import SliceConfig, slice_mesh
+
+    pose = random_pose(np.random.default_rng([SUPPORTED_SEED, zlib.crc32(label.encode()), i]), p_tilt=1.0)
+    config = SliceConfig(supports=True, tree_supports=setup == "cura-tree")
+    try:
+        gcode = slice_mesh(apply_pose(create_shape(label, object_seed(label, i, SUPPORTED_SEED)), pose),
+                           slicer=setup.partition("-")[0], config=config)
+    except Exception as exc:  # noqa: BLE001 - report and go on
+        return str(out), f"{type(exc).__name__}: {exc}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(gzip.compress(gcode, 1))
+    return str(out), None
+
+
+def supported_prints(per_class: int = 2, setups=SUPPORTED_SETUPS, workers: int = 2) -> list[dict]:
+    """[{path, label, slicer}]: unseen objects of every class (the ten and ``other``,
+    dataset seed 999) tipped 5-90 degrees, so that they need supports, sliced with
+    PrusaSlicer's and CuraEngine's supports and CuraEngine's tree supports (whose trunks
+    lean away from what they hold)."""
+    from c3po.shapes.registry import list_shapes
+
+    jobs = [(label, i, s) for s in setups for label in [*list_shapes(), "other"] for i in range(per_class)]
+    with ProcessPoolExecutor(workers) as pool:
+        results = list(pool.map(_slice_supported, jobs))
+    items = []
+    for (label, i, s), (path, err) in zip(jobs, results):
+        if err:
+            print(f"suite: supported {label} {i} with {s} failed: {err}")
+        else:
+            items.append({"path": path, "label": label, "slicer": f"{s}-supported"})
+    return items
+
+
 def scan_all(items: list[dict], bundle: Path | None = None) -> list[dict]:
     """Scan every item with the detector; adds verdict, label, score, layers, flag_layer, ms."""
     from tqdm import tqdm

@@ -132,6 +132,8 @@ def _cura_args(cfg) -> list[str]:
         s["brim_width"] = cfg.brim_width
     if cfg.supports:
         s["support_enable"] = ext["support_enable"] = "true"
+    if cfg.tree_supports:
+        s["support_structure"] = ext["support_structure"] = "tree"
     if cfg.vase:
         s["magic_spiralize"] = "true"
     if cfg.firmware_retract:

@@ -224,9 +224,11 @@ def loose_scaffolding(tp: Toolpath, cell: float = 2.0, floor_mm: float = SCAFFOL
     object's.
 
     While printing, a support's overhang is still to come: with ``settled_mm``, only
-    cells whose scaffolding stopped growing at least that far below the last layer are
-    judged (:class:`c3po.detect.StreamDetector`). The overhang a support holds is printed
-    a layer or two above its top, so by then it is there to be seen.
+    scaffolding whose footprint component (its cells joined side by side) stopped growing
+    at least that far below the last layer is judged (:class:`c3po.detect.StreamDetector`).
+    The overhang a support holds is printed a layer or two above its top, so by then it is
+    there to be seen; a tree support's trunk leans from cell to cell, so a cell it left
+    waits for the whole tree.
     """
     loose = np.zeros(len(tp), np.bool_)
     ext = tp.extrude
@@ -252,8 +254,14 @@ def loose_scaffolding(tp: Toolpath, cell: float = 2.0, floor_mm: float = SCAFFOL
         reach[ys[inside], xs[inside]] = around[oy[inside], ox[inside]]
     zs = np.append(tp.layer_z, -np.inf)  # layer -1 (no object near): lowest of all
     dangling = held.grid & (zs[held.top] > zs[reach] + above_mm)
-    if settled_mm is not None:
-        dangling &= zs[held.top] <= tp.layer_z[tp.layer[-1]] - settled_mm
+    if settled_mm is not None:  # judged once all the scaffolding joined to it stopped growing
+        lab, count = held.labels()  # a leaning tree support leaves a cell and grows on in the next
+        inside = lab >= 0
+        top = np.full(count, -1, np.int64)
+        np.maximum.at(top, lab[inside], held.top[inside])
+        settled = np.zeros(held.grid.shape, np.bool_)
+        settled[inside] = zs[top[lab[inside]]] <= tp.layer_z[tp.layer[-1]] - settled_mm
+        dangling &= settled
     idx = np.flatnonzero(high)
     cells = held.start_cell[idx] - held.origin
     loose[idx] = dangling[cells[:, 1], cells[:, 0]]

@@ -49,6 +49,7 @@ class SliceConfig:
     skirts: int = 0  # loops around the first layer
     skirt_distance: float = 6.0
     supports: bool = False  # support material under overhangs (PrusaSlicer, CuraEngine)
+    tree_supports: bool = False  # with supports: CuraEngine's tree supports (support_structure=tree)
     brim_width: float = 0.0  # mm of brim around the first layer (PrusaSlicer, CuraEngine)
     raft_layers: int = 0  # layers of raft under the object (PrusaSlicer; CuraEngine: a raft when > 0)
     vase: bool = False  # spiral vase mode: one wall, no infill, no top (the built-in slicer's wall climbs in flat layers)
@@ -79,6 +80,8 @@ class SliceConfig:
             raise SlicerError(f"infill_density is a fraction 0..1, got {self.infill_density}")
         if self.perimeters < 1:
             raise SlicerError(f"perimeters must be >= 1, got {self.perimeters}")
+        if self.tree_supports and not self.supports:
+            raise SlicerError("tree_supports is a kind of support: set supports=True too")
 
 
 def slice_mesh(mesh, slicer: str = "builtin", config: SliceConfig | None = None) -> bytes:
@@ -105,6 +108,8 @@ def slice_mesh(mesh, slicer: str = "builtin", config: SliceConfig | None = None)
             raise SlicerError("the built-in slicer has no z-hop, firmware retraction, infill patterns, fuzzy skin "
                               "or ironing; slice with prusa or cura")
         return _builtin(mesh, config, name)
+    if config.tree_supports and slicer != "cura":
+        raise SlicerError(f"tree supports are CuraEngine's (PrusaSlicer 2.5 has none); slice with cura, not {slicer}")
     if slicer in ("prusa", "cura"):
         from c3po import backends
 

@@ -67,3 +67,33 @@ def test_a_single_wall_on_a_diagonal_is_one_object():
     assert fp.labels()[1] == 1
     masks, counts = fp.objects(tp, np.array([[0, len(tp)]]))
     assert counts.tolist() == [int(tp.extrude.sum())]
+
+
+def _lines(z: float, pts, feature: str) -> list[str]:
+    out = [f";TYPE:{feature}", f"G0 X{pts[0][0]:.2f} Y{pts[0][1]:.2f} Z{z:.2f}"]
+    return out + [f"G1 X{x:.2f} Y{y:.2f} E0.05" for x, y in pts[1:]]
+
+
+def test_scaffolding_is_judged_while_printing_once_all_of_it_stopped_growing():
+    """``loose_scaffolding(settled_mm=...)``: a leaning tree support leaves each cell
+    and grows on in the next, so none of it is judged while it grows; a support column
+    standing alone that stopped growing, with no object as high around it, is."""
+    from c3po.objects import loose_scaffolding
+
+    g = ["G21", "G90", "M83"]
+    for k in range(1, 101):  # 20 mm: an object's wall, a trunk leaning 45 degrees, a column to 12 mm
+        z = 0.2 * k
+        g += _lines(z, [(20, 20), (40, 20), (40, 40), (20, 40), (20, 20)], "WALL-OUTER")
+        g += _lines(z, [(100 + z, 100), (101 + z, 100)], "SUPPORT")
+        if k <= 60:
+            g += _lines(z, [(150, 150), (152, 150), (152, 152)], "SUPPORT")
+    tp = parse_gcode(("\n".join(g) + "\n").encode())
+    trunk = tp.aux & tp.extrude & (tp.start[:, 1] < 120)
+    column = tp.aux & tp.extrude & (tp.start[:, 1] > 120)
+    z = tp.layer_z[tp.layer]
+    done = np.searchsorted(tp.layer, 79)  # the print at 15.8 mm: the column stopped at 12 mm,
+    loose = loose_scaffolding(tp.take(0, done), settled_mm=3.0)  # the trunk left its first cells at 3-8 mm
+    assert loose[column[:done] & (z[:done] > 3.5)].all() and not loose[trunk[:done]].any()
+    assert loose_scaffolding(tp)[trunk & (z > 3.5) & (z < 10)].all()  # finished, it holds nothing up
+    growing = np.searchsorted(tp.layer, 70)  # at 14 mm: not yet 3 mm past their top
+    assert not loose_scaffolding(tp.take(0, growing), settled_mm=3.0).any()

@@ -271,6 +271,26 @@ def test_real_slicer_scaffolding_is_marked_and_left_out(backend):
         slice_mesh(tee, config=SliceConfig(supports=True))
 
 
+def test_cura_tree_supports():
+    """CuraEngine's tree supports (``tree_supports``) are other moves than its default
+    supports, marked ``aux`` the same way; PrusaSlicer 2.5 has none."""
+    with pytest.raises(SlicerError, match="set supports=True"):
+        SliceConfig(tree_supports=True)
+    column, arms = box(10, 10, 20), box(40, 10, 4)
+    arms.apply_translation([0, 0, 20])
+    tee = trimesh.util.concatenate([column, arms])
+    with pytest.raises(SlicerError, match="slice with cura, not prusa"):
+        slice_mesh(tee, slicer="prusa", config=SliceConfig(supports=True, tree_supports=True))
+    if not any(shutil.which(b) for b in backends.CURA_BINS):
+        pytest.skip("cura binary not installed")
+    grid = parse_gcode(slice_mesh(tee, slicer="cura", config=SliceConfig(supports=True)))
+    tree = parse_gcode(slice_mesh(tee, slicer="cura", config=SliceConfig(supports=True, tree_supports=True)))
+    marked = [tp.aux & tp.extrude & (tp.layer > 2) for tp in (grid, tree)]
+    assert all(m.sum() > 20 for m in marked)
+    assert not np.array_equal(grid.end[marked[0]][:50], tree.end[marked[1]][:50])  # other support moves
+    assert np.allclose(grid.object_moves().bbox(), tree.object_moves().bbox(), atol=0.5)  # the same object
+
+
 @pytest.mark.parametrize("backend", ["prusa", "cura"])
 def test_real_slicer_tuned_profile_parses_into_the_same_object(backend):
     """The options of a tuned user profile (``c3po.dataset.FEATURE_SETTINGS['tuned']``:

@@ -40,7 +40,7 @@ def judge(det, path: str) -> dict:
         sd.close()
     looks = det.replay(parse_gcode(gcode).object_moves())
     flag = next((lk.layer for lk in looks if lk.flagged), None)
-    return {"layers": sd.layers, "loose_moves": sd._loose,
+    return {"layers": sd.layers, "loose_moves": sd.loose_moves,
             "streamed": {"flag_layer": sd.flag_layer, "score": round(sd.looks[-1].score, 4)},
             "trusted": {"flag_layer": flag, "score": round(looks[-1].score, 4)}}
 
@@ -51,21 +51,18 @@ def summarise(rows: list[dict], weapons: set[str]) -> dict:
         by[r["slicer"]].append(r)
     out = {}
     for setup, rs in by.items():
+        w = [r for r in rs if r["label"] in weapons]
+        c = [r for r in rs if r["label"] not in weapons]
         s = {"prints": len(rs), "with_loose_moves": sum(r["loose_moves"] > 0 for r in rs)}
         for mode in ("streamed", "trusted"):
-            w = [r for r in rs if r["label"] in weapons]
-            c = [r for r in rs if r["label"] not in weapons]
-
-            def early(r):
-                return r[mode]["flag_layer"] is not None and r[mode]["flag_layer"] < r["layers"]
-
-            s[mode] = {"weapons": len(w), "weapons_flagged": sum(r[mode]["flag_layer"] is not None for r in w),
-                       "weapons_while_printing": sum(map(early, w)), "clear": len(c),
-                       "clear_stopped_while_printing": sum(map(early, c)),
-                       "clear_flagged": sum(r[mode]["flag_layer"] is not None for r in c)}
-        clear = [r for r in rs if r["label"] not in weapons]
+            flagged = [r["label"] in weapons for r in rs if r[mode]["flag_layer"] is not None]
+            early = [r["label"] in weapons for r in rs if r[mode]["flag_layer"] is not None
+                     and r[mode]["flag_layer"] < r["layers"]]
+            s[mode] = {"weapons": len(w), "weapons_flagged": sum(flagged), "weapons_while_printing": sum(early),
+                       "clear": len(c), "clear_stopped_while_printing": len(early) - sum(early),
+                       "clear_flagged": len(flagged) - sum(flagged)}
         s["largest_clear_score_change"] = max((round(r["streamed"]["score"] - r["trusted"]["score"], 4)
-                                               for r in clear), key=abs, default=0.0)
+                                               for r in c), key=abs, default=0.0)
         out[setup] = s
     return out
 

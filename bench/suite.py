@@ -45,20 +45,25 @@ ROBUSTNESS_SETUPS = ("builtin-tilted", "prusa-tilted", "cura-tilted", "prusa-sup
 SUITE_SEED = 777
 
 
-def _slice_unseen(job) -> tuple[str, str | None]:
-    label, i, slicer = job
-    out = CACHE / slicer / f"{label}_{i:03d}.gcode.gz"
+def _cached(out: Path, make) -> tuple[str, str | None]:
+    """``out`` (gzipped G-code) made by ``make()`` unless it is cached, and the error of a
+    failed slice (reported, not raised: one failed slice must not stop the suite)."""
     if out.exists():
         return str(out), None
-    from c3po.dataset import slice_held_out
-
     try:
-        gcode = slice_held_out(label, i, SUITE_SEED, slicer)
-    except Exception as exc:  # noqa: BLE001 - report and go on: one failed slice must not stop the suite
+        gcode = make()
+    except Exception as exc:  # noqa: BLE001 - report and go on
         return str(out), f"{type(exc).__name__}: {exc}"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(gzip.compress(gcode, 1))
     return str(out), None
+
+
+def _slice_unseen(job) -> tuple[str, str | None]:
+    from c3po.dataset import slice_held_out
+
+    label, i, slicer = job
+    return _cached(CACHE / slicer / f"{label}_{i:03d}.gcode.gz", lambda: slice_held_out(label, i, SUITE_SEED, slicer))
 
 
 def unseen(per_class: int, slicers=SLICERS, workers: int = 2) -> list[dict]:
@@ -95,21 +100,13 @@ def _openscad_stl(scad: Path, out: Path) -> Path | None:
 def _slice_ood(job) -> tuple[str, str, str | None]:
     mesh_path, slicer, folder = job
     name = f"{Path(mesh_path).parent.name}_{Path(mesh_path).stem}" if folder == "ood-more" else Path(mesh_path).stem
-    out = CACHE / folder / slicer / (name + ".gcode.gz")
-    if out.exists():
-        return str(out), name, None
     from c3po.mesh import load_mesh
     from c3po.shapes.pose import Pose, apply_pose
     from c3po.slicer import slice_mesh
 
-    try:
-        mesh = apply_pose(load_mesh(mesh_path), Pose())
-        gcode = slice_mesh(mesh, slicer=slicer)
-    except Exception as exc:  # noqa: BLE001
-        return str(out), name, f"{type(exc).__name__}: {exc}"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(gzip.compress(gcode, 1))
-    return str(out), name, None
+    path, err = _cached(CACHE / folder / slicer / (name + ".gcode.gz"),
+                        lambda: slice_mesh(apply_pose(load_mesh(mesh_path), Pose()), slicer=slicer))
+    return path, name, err
 
 
 #: more real meshes, a second out-of-distribution set: the printer-bed models of
@@ -402,21 +399,13 @@ def outline_mesh(label: str, i: int):
 
 
 def _slice_family(job) -> tuple[str, str | None]:
-    family, label, i, slicer = job
-    out = CACHE / family / slicer / f"{label}_{i:03d}.gcode.gz"
-    if out.exists():
-        return str(out), None
     from c3po.shapes.pose import apply_pose
     from c3po.slicer import slice_mesh
 
+    family, label, i, slicer = job
     make = blocky_mesh if family == "blocky" else outline_mesh
-    try:
-        gcode = slice_mesh(apply_pose(make(label, i), family_pose(family, label, i)), slicer=slicer)
-    except Exception as exc:  # noqa: BLE001 - report and go on
-        return str(out), f"{type(exc).__name__}: {exc}"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(gzip.compress(gcode, 1))
-    return str(out), None
+    return _cached(CACHE / family / slicer / f"{label}_{i:03d}.gcode.gz",
+                   lambda: slice_mesh(apply_pose(make(label, i), family_pose(family, label, i)), slicer=slicer))
 
 
 def family_pose(family: str, label: str, i: int):
@@ -452,10 +441,6 @@ SUPPORTED_SETUPS = ("prusa", "cura", "cura-tree")
 
 
 def _slice_supported(job) -> tuple[str, str | None]:
-    label, i, setup = job
-    out = CACHE / "supported" / setup / f"{label}_{i:03d}.gcode.gz"
-    if out.exists():
-        return str(out), None
     import zlib
 
     from c3po.shapes.pose import apply_pose, random_pose
@@ -463,16 +448,12 @@ def _slice_supported(job) -> tuple[str, str | None]:
     from c3po.shapes.source import object_seed
     from c3po.slicer import SliceConfig, slice_mesh
 
+    label, i, setup = job
     pose = random_pose(np.random.default_rng([SUPPORTED_SEED, zlib.crc32(label.encode()), i]), p_tilt=1.0)
     config = SliceConfig(supports=True, tree_supports=setup == "cura-tree")
-    try:
-        gcode = slice_mesh(apply_pose(create_shape(label, object_seed(label, i, SUPPORTED_SEED)), pose),
-                           slicer=setup.partition("-")[0], config=config)
-    except Exception as exc:  # noqa: BLE001 - report and go on
-        return str(out), f"{type(exc).__name__}: {exc}"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(gzip.compress(gcode, 1))
-    return str(out), None
+    return _cached(CACHE / "supported" / setup / f"{label}_{i:03d}.gcode.gz",
+                   lambda: slice_mesh(apply_pose(create_shape(label, object_seed(label, i, SUPPORTED_SEED)), pose),
+                                      slicer=setup.partition("-")[0], config=config))
 
 
 def supported_prints(per_class: int = 2, setups=SUPPORTED_SETUPS, workers: int = 2) -> list[dict]:

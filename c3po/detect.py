@@ -449,7 +449,7 @@ class StreamDetector:
         self._policy = _Policy(detector)
         self._footprint = Footprint()
         self._moves = 0
-        self._loose = 0  # moves marked as scaffolding judged as the object's so far
+        self.loose_moves = 0  # moves marked as scaffolding judged as the object's at the last look
         self.looks: list[Look] = []
 
     @property
@@ -493,10 +493,11 @@ class StreamDetector:
         tp = self.parser.prefix(self._moves)
         if tp.aux.any():
             loose = loose_scaffolding(tp, settled_mm=None if last else SETTLED_MM)
-            if loose.any():
+            n = int(np.count_nonzero(loose))
+            if n:
                 tp = replace(tp, aux=tp.aux & ~loose)
-            if int(loose.sum()) != self._loose:  # earlier moves joined the object: a new footprint
-                self._loose, self._footprint = int(loose.sum()), Footprint()
+            if n != self.loose_moves:  # earlier moves joined the object: a new footprint
+                self.loose_moves, self._footprint = n, Footprint()
         return tp.object_moves()
 
 

@@ -82,6 +82,14 @@ class Footprint:
             self._labels = lab, _label(self.grid, lab)
         return self._labels
 
+    def component_top(self) -> np.ndarray:
+        """(count,) the highest layer marked in each component of :meth:`labels`."""
+        lab, count = self.labels()
+        inside = lab >= 0
+        high = np.full(count, -1, np.int64)
+        np.maximum.at(high, lab[inside], self.top[inside])
+        return high
+
     def objects(self, tp: Toolpath, ranges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each object's extruding moves within ``ranges`` (move index ranges of ``tp``,
         whose moves were all added), largest first: (P, len(tp)) bool masks, (P,) counts.
@@ -91,8 +99,7 @@ class Footprint:
         """
         lab, count = self.labels()
         inside = lab >= 0
-        high = np.full(count, -1, np.int64)
-        np.maximum.at(high, lab[inside], self.top[inside])
+        high = self.component_top()
         low = np.full(count, np.iinfo(np.int32).max, np.int64)
         np.minimum.at(low, lab[inside], self.bottom[inside])
         tall = high - low + 1 >= self.min_layers
@@ -254,14 +261,12 @@ def loose_scaffolding(tp: Toolpath, cell: float = 2.0, floor_mm: float = SCAFFOL
         reach[ys[inside], xs[inside]] = around[oy[inside], ox[inside]]
     zs = np.append(tp.layer_z, -np.inf)  # layer -1 (no object near): lowest of all
     dangling = held.grid & (zs[held.top] > zs[reach] + above_mm)
-    if settled_mm is not None:  # judged once all the scaffolding joined to it stopped growing
-        lab, count = held.labels()  # a leaning tree support leaves a cell and grows on in the next
-        inside = lab >= 0
-        top = np.full(count, -1, np.int64)
-        np.maximum.at(top, lab[inside], held.top[inside])
-        settled = np.zeros(held.grid.shape, np.bool_)
-        settled[inside] = zs[top[lab[inside]]] <= tp.layer_z[tp.layer[-1]] - settled_mm
-        dangling &= settled
+    if settled_mm is not None:
+        # judged once all the scaffolding joined to it stopped growing: a leaning tree
+        # support leaves a cell and grows on in the next (empty cells, label -1, are not
+        # in ``dangling`` whatever they index)
+        top = held.component_top()[held.labels()[0]]
+        dangling &= zs[top] <= tp.layer_z[tp.layer[-1]] - settled_mm
     idx = np.flatnonzero(high)
     cells = held.start_cell[idx] - held.origin
     loose[idx] = dangling[cells[:, 1], cells[:, 0]]

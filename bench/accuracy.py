@@ -17,8 +17,9 @@
   also scanned, as a baseline in the same process, as if the slicer's feature comments
   were stripped (every move the object's);
 * other families of objects (bench/suite.py family_prints): weapons and look-alikes built
-  from boxes and cylinders (``blocky``), and cut out of hand-drawn outlines
-  (``outline``), in proportions of their own, by all three slicers;
+  from boxes and cylinders (``blocky``), cut out of hand-drawn outlines (``outline``) and
+  sculpted from rounded lumps (``sculpted``), in proportions of their own, by all three
+  slicers;
 * out of distribution: PrusaSlicer's sample shapes and OpenSCAD's examples, sliced by the
   built-in slicer and PrusaSlicer: share flagged (target <= 1%); and, reported apart, more
   real meshes (suite.MORE_MESHES: printer-bed models, OpenCASCADE's sample parts) and
@@ -85,7 +86,7 @@ def main() -> None:
     result["unseen_objects"] = by_slicer
 
     result["robustness"] = robustness(suite.unseen(args.robust_per_class, suite.ROBUSTNESS_SETUPS), args.model)
-    result["other_families"] = robustness(suite.family_prints("blocky") + suite.family_prints("outline"), args.model)
+    result["other_families"] = robustness([p for f in suite.FAMILIES for p in suite.family_prints(f)], args.model)
 
     clear_sets = {  # key in accuracy.json: (what it is, its prints)
         "out_of_distribution": ("out of distribution", suite.out_of_distribution()),

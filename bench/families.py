@@ -1,10 +1,10 @@
 """Weapons and look-alikes of families no generator draws, judged by one or more bundles.
 
-    python bench/families.py [--model DIR ...] [--family blocky --family outline]
+    python bench/families.py [--model DIR ...] [--family blocky --family outline --family sculpted]
 
-``bench/suite.py family_prints``: ``blocky`` (built from boxes and cylinders, seed 5050)
-and ``outline`` (cut out of hand-drawn outlines, seed 6060), 6 objects per class in random
-rests, sliced by the built-in slicer, PrusaSlicer and CuraEngine. Every bundle scans the
+``bench/suite.py family_prints``: ``blocky`` (built from boxes and cylinders, seed 5050),
+``outline`` (cut out of hand-drawn outlines, seed 6060) and ``sculpted`` (rounded lumps:
+hulls of spheres, sphere-swept tubes; seed 7070), 6 objects per class in random rests, sliced by the built-in slicer, PrusaSlicer and CuraEngine. Every bundle scans the
 same prints in one process (the first is the baseline: models/default unless given), as
 ``c3po scan`` does: per class, prints flagged, flagged while printing and the predicted
 classes. Writes bench/results/families.json and bench/results/families.png.
@@ -70,12 +70,12 @@ def plot(result: dict, path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", action="append", default=None, help="bundle folder (repeat; default: models/default)")
-    ap.add_argument("--family", action="append", choices=("blocky", "outline"), default=None)
+    ap.add_argument("--family", action="append", choices=tuple(suite.FAMILIES), default=None)
     args = ap.parse_args()
     models = args.model or [str(ROOT / "models" / "default")]
     result = {"models": models, "families": {}}
     weapons = set(json.loads((Path(models[0]) / "bundle.json").read_text())["weapon_classes"])
-    for family in args.family or ["blocky", "outline"]:
+    for family in args.family or list(suite.FAMILIES):
         items = suite.family_prints(family)
         result["families"][family] = {m: summarise(suite.scan_all(items, Path(m)), weapons) for m in models}
         for m, s in result["families"][family].items():

@@ -398,31 +398,139 @@ def outline_mesh(label: str, i: int):
     return m
 
 
+#: a fourth family, sculpted from rounded lumps: each part the convex hull of a few spheres
+#: (a slide, a grip, a drum, a stock) or a tube swept by a sphere along a polyline (a
+#: barrel, a trigger guard, a curved magazine), flattened or not along its thickness, then
+#: joined: no block, no flat cut-out and no generator silhouette. Written in session 33
+#: after the rule that uses it (MODEL_CARD.md), from a seed of its own, and scanned once
+SCULPTED_SEED = 7070
+
+
+def sculpted_mesh(label: str, i: int):
+    """The ``i``-th sculpted ``label`` (``BLOCKY_LABELS``): side view in XY, lying flat,
+    min z = 0, XY-centred."""
+    import trimesh
+
+    rng = np.random.default_rng([SCULPTED_SEED, BLOCKY_LABELS.index(label), i])
+    u = rng.uniform
+    if label == "pistol":
+        L = u(100, 210)
+        h, t = L * u(0.07, 0.1), L * u(0.1, 0.15)  # slide half-height, thickness
+        g, gl, lean = L * u(0.09, 0.13), L * u(0.35, 0.55), L * u(0.08, 0.2)
+        parts = [_lump([(h, h), (L - h, h), (L * 0.9, h * 1.6)], h, t),
+                 _lump([(g * 1.3, -g * 0.2), (g * 1.1 - lean, -gl), (g * 2.4 - lean, -gl * 0.9)], g, t * 0.95),
+                 _tube([(g * 2.6, 0), (g * 2.6, -L * 0.14), (L * 0.45, -L * 0.14), (L * 0.47, 0)], u(2, 3.5), t * 0.55)]
+        if rng.random() < 0.5:  # a barrel past the slide
+            parts.append(_tube([(L - h, h), (L + L * u(0.08, 0.3), h)], h * u(0.4, 0.6), t * 0.5))
+    elif label == "revolver":
+        lb, rb = u(60, 190), u(5, 8)
+        rd = rb * u(1.9, 2.5)
+        g, gl = u(12, 17), u(55, 90)
+        parts = [_tube([(0, 0), (lb, 0)], rb, 2 * rb),
+                 _lump([(-rd * 1.4, -rd * 0.5), (-rd * 0.6, -rd * 0.5)], rd, rd * 1.9),  # drum
+                 _lump([(-rd * 2.4, -rd * 0.3), (-rd * 3.4, -rd * 1.4), (-rd * 0.4, -rd * 1.5)], rd * 0.6, rd * 1.2),
+                 _lump([(-rd * 3.2, -rd * 1.5), (-rd * 3.2 - u(15, 30), -rd * 1.5 - gl),
+                        (-rd * 3.2 - g - u(0, 15), -rd * 1.5 - gl * 0.6)], g, rd * 1.3),
+                 _tube([(-rd * 2.6, -rd * 1.4), (-rd * 2.4, -rd * 1.4 - u(14, 20)), (-rd * 0.8, -rd * 1.4 - u(12, 18)),
+                        (-rd * 0.6, -rd * 1.3)], u(2, 3), rd * 0.7)]
+    elif label == "rifle":
+        lb, lr, hr, t = u(220, 420), u(130, 200), u(14, 22), u(24, 40)
+        ls, hs = u(200, 320), u(50, 90)
+        parts = [_tube([(0, hr), (lb, hr)], u(4, 8), t * 0.4),
+                 _lump([(-lr + hr, hr), (hr * 0.5, hr), (-lr + hr, hr * 0.2)], hr, t),
+                 _lump([(-lr, hr * 1.2), (-lr - ls, hr * u(0.4, 1.4)), (-lr - ls, hr - hs), (-lr - ls * 0.3, hr * 0.2)],
+                       u(8, 14), t * 0.9),
+                 _tube([(-lr * 0.45, 0), (-lr * 0.4, -u(40, 60)), (-lr * u(0.2, 0.3), -u(80, 110))], u(9, 14), t * 0.7)]
+        if rng.random() < 0.5:  # a scope
+            parts += [_lump([(-lr * 0.8, hr * 2 + 12), (-lr * 0.1, hr * 2 + 12)], u(8, 13), u(16, 26)),
+                      _tube([(-lr * 0.6, hr), (-lr * 0.6, hr * 2 + 10)], 5, t * 0.4),
+                      _tube([(-lr * 0.3, hr), (-lr * 0.3, hr * 2 + 10)], 5, t * 0.4)]
+    elif label == "drill":
+        lb, rb = u(120, 190), u(24, 34)
+        g, gl = u(16, 22), u(90, 130)
+        parts = [_lump([(rb, 0), (lb, 0), (lb * 0.4, rb * 0.3)], rb, rb * 2),
+                 _lump([(lb, 0), (lb + u(25, 45), 0)], rb * u(0.35, 0.5), rb * 0.9),  # chuck
+                 _tube([(lb + 30, 0), (lb + u(70, 120), 0)], u(2, 4), 6),  # bit
+                 _lump([(lb * 0.35, -rb * 0.5), (lb * 0.3 - u(0, 20), -gl)], g, rb * 1.3),
+                 _lump([(lb * 0.3 - 40, -gl - 15), (lb * 0.3 + 40, -gl - 15)], u(15, 22), rb * 2.2)]  # battery
+    elif label == "hair_dryer":
+        lb, rb = u(150, 220), u(26, 40)
+        g, gl = u(15, 22), u(100, 150)
+        parts = [_lump([(0, 0), (lb, 0)], rb, rb * 2),
+                 _lump([(lb, 0), (lb + u(25, 50), 0)], rb * u(0.5, 0.7), rb * 1.2),  # nozzle
+                 _lump([(-5, 0), (5, 0)], rb * u(1.15, 1.4), rb * 2.4),  # fan housing
+                 _lump([(lb * 0.3, -rb * 0.5), (lb * 0.3 + u(-10, 25), -gl)], g, rb * 1.2)]
+    elif label == "stapler":
+        L, h, w = u(120, 200), u(6, 10), u(30, 45)
+        gap = u(3, 8)
+        parts = [_lump([(h, h), (L - h, h)], h, w),
+                 _lump([(h * 2, h * 2 + gap + 8), (L * u(0.85, 1.0), h * 2 + gap + 6)], u(7, 11), w * 0.8),
+                 _lump([(h, h), (h, h * 2 + gap + 8)], h * 1.5, w * 0.8)]  # rear joint
+    elif label == "hammer":
+        lh, rh, hl, hw = u(220, 320), u(10, 15), u(90, 130), u(12, 17)
+        parts = [_tube([(0, 0), (lh * 0.5, u(-4, 4)), (lh, 0)], rh, rh * 1.6),
+                 _lump([(lh, -hl / 2 + hw), (lh, hl / 2 - hw)], hw, hw * 1.8)]
+        if rng.random() < 0.5:  # a claw
+            parts.append(_tube([(lh, hl / 2 - hw), (lh - u(10, 25), hl / 2 + u(15, 35))], hw * 0.5, hw))
+    else:
+        raise ValueError(f"no sculpted {label!r}; use one of {', '.join(BLOCKY_LABELS)}")
+    m = trimesh.boolean.union(parts, engine="manifold")
+    lo, hi = m.bounds
+    m.apply_translation([-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]])
+    return m
+
+
+def _lump(centres, r, t):
+    """The convex hull of spheres of radius ``r`` at ``centres`` (x, y in the side view),
+    scaled along Z to ``t`` thick and centred on z = 0: a rounded slab."""
+    import trimesh
+
+    ball = trimesh.creation.icosphere(subdivisions=2, radius=r)
+    points = np.concatenate([ball.vertices + [x, y, 0] for x, y in centres])
+    hull = trimesh.convex.convex_hull(points)
+    hull.apply_scale([1, 1, t / (2 * r)])
+    return hull
+
+
+def _tube(points, r, t):
+    """A tube swept by a sphere of radius ``r`` along the polyline ``points`` (x, y),
+    scaled along Z to ``t`` thick: one rounded lump per segment."""
+    import trimesh
+
+    return trimesh.boolean.union([_lump([a, b], r, t) for a, b in zip(points, points[1:])], engine="manifold")
+
+
+#: family -> (mesh maker, seed, classes)
+FAMILIES = {"blocky": (blocky_mesh, BLOCKY_SEED, BLOCKY_LABELS),
+            "outline": (outline_mesh, OUTLINE_SEED, tuple(OUTLINES)),
+            "sculpted": (sculpted_mesh, SCULPTED_SEED, BLOCKY_LABELS)}
+
+
 def _slice_family(job) -> tuple[str, str | None]:
     from c3po.shapes.pose import apply_pose
     from c3po.slicer import slice_mesh
 
     family, label, i, slicer = job
-    make = blocky_mesh if family == "blocky" else outline_mesh
+    make = FAMILIES[family][0]
     return _cached(CACHE / family / slicer / f"{label}_{i:03d}.gcode.gz",
                    lambda: slice_mesh(apply_pose(make(label, i), family_pose(family, label, i)), slicer=slicer))
 
 
 def family_pose(family: str, label: str, i: int):
-    """The pose of the ``i``-th ``label`` of ``family`` ("blocky" or "outline"): any rest
-    and angle, 0.8-1.2x (their sizes are already real ones; ``apply_pose`` scales down what
-    does not fit the bed)."""
+    """The pose of the ``i``-th ``label`` of ``family`` (``FAMILIES``): any rest and angle,
+    0.8-1.2x (their sizes are already real ones; ``apply_pose`` scales down what does not
+    fit the bed)."""
     from c3po.shapes.pose import random_pose
 
-    seed, labels = (BLOCKY_SEED, BLOCKY_LABELS) if family == "blocky" else (OUTLINE_SEED, list(OUTLINES))
+    _, seed, labels = FAMILIES[family]
     return random_pose(np.random.default_rng([seed, labels.index(label), i, 1]), scale=(0.8, 1.2))
 
 
 def family_prints(family: str, per_class: int = 6, slicers=("builtin", "prusa", "cura"), workers: int = 2) -> list[dict]:
     """[{path, label, slicer, rest}] for ``per_class`` objects of each class of ``family``
-    ("blocky": ``blocky_mesh``, "outline": ``outline_mesh``); ``slicer`` is
-    ``SLICER-FAMILY`` (a setup of its own)."""
-    labels = BLOCKY_LABELS if family == "blocky" else tuple(OUTLINES)
+    (``FAMILIES``: "blocky", "outline", "sculpted"); ``slicer`` is ``SLICER-FAMILY`` (a
+    setup of its own)."""
+    labels = FAMILIES[family][2]
     jobs = [(family, label, i, s) for s in slicers for label in labels for i in range(per_class)]
     with ProcessPoolExecutor(workers) as pool:
         results = list(pool.map(_slice_family, jobs))

@@ -98,8 +98,23 @@ def test_assembled_variants_keep_the_contract_and_differ_from_the_generator(name
         feats.append(np.sort(m.extents))
     assert len({tuple(np.round(f)) for f in feats}) == 20
     assert set(list_shapes()) - set(GRIP_AND_BODY) == {"wrench", "mug", "gear"}
-    for clear in ("wrench", "mug", "gear", "other"):
+    for clear in ("wrench", "mug", "gear"):
         assert variants(clear) == []
+
+
+def test_assembled_other_joins_the_same_parts_as_something_else():
+    assert variants("other") == ["assembled"]
+    sizes, flat = [], 0
+    for seed in range(40):
+        m = create_shape("other", seed, "assembled")
+        assert m.is_watertight and m.is_volume, seed
+        lo, hi = m.bounds
+        assert lo[2] == pytest.approx(0, abs=1e-6) and (lo[:2] + hi[:2]) == pytest.approx([0, 0], abs=1e-6)
+        assert sum(abs(b.volume) > 1 for b in m.split(only_watertight=False)) == 1, seed  # one piece
+        assert 2 <= m.extents[2] and 40 <= m.extents[:2].max() <= 400, m.extents  # crossing rods reach past
+        sizes.append(m.extents[:2].max())
+        flat += m.extents[2] < 0.1 * m.extents[:2].max()
+    assert np.ptp(sizes) > 100 and 3 <= flat <= 37  # sizes and thicknesses drawn wide
 
 
 def test_unknown_variant_raises():

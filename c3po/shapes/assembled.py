@@ -6,8 +6,9 @@ family: guns built from plain blocks and rods, with other proportions, were call
 and hammers (bench/suite.py ``blocky_prints``). These variants join parts, each a block
 (square or rounded corners), a rod (a cylinder along the object, round or faceted) or a
 plate, in proportions drawn wider than the generators', with parts present or absent
-at random. The look-alikes (drill, hair dryer, stapler, hammer) get variants too, so a
-model does not learn "assembled means gun". Non-functional solids, like every shape
+at random. The look-alikes (drill, hair dryer, stapler, hammer) get variants too, and
+``other`` one of the same parts joined as no grip-and-body class is (rows, stacks,
+brackets, crosses, ladders, frames), so a model does not learn "assembled means gun". Non-functional solids, like every shape
 here: no bore, no mechanism. Coordinates as in ``weapons``: side view in XY (x forward,
 y up), thickness along Z, centred on z = 0.
 """
@@ -214,4 +215,82 @@ def hammer(rng: np.random.Generator):
     if rng.random() < 0.5:  # a round face
         parts.append(cylinder(hw * 0.45, hw * 0.5, center=(lh - hw * 0.3, head.bounds[1] - hw * 0.2, 0), axis="y",
                               sections=24))
+    return finish(union(parts))
+
+
+def _holes(rng, shape, n: int):
+    """``shape`` with up to ``n`` round holes (mounting holes) where they fit inside it."""
+    x0, y0, x1, y1 = shape.bounds
+    for _ in range(n):
+        r = rng.uniform(1.5, 5)
+        c = (rng.uniform(x0, x1), rng.uniform(y0, y1))
+        hole = rbox(c[0] - r, c[1] - r, c[0] + r, c[1] + r, r)
+        if shape.contains(hole.buffer(1.5)):
+            shape = shape.difference(hole)
+    return shape
+
+
+def _arrangement(rng, size: float):
+    """A side view (shapely) of parts joined as no grip-and-body class joins them."""
+    w = size * rng.uniform(0.08, 0.3)  # a bar's width
+    kind = int(rng.integers(6))
+    if kind == 0:  # a row of blocks on a rail
+        n, gap = int(rng.integers(2, 6)), rng.uniform(0.2, 1.5) * w
+        shape = _block(rng, 0, 0, size, w * rng.uniform(0.3, 0.8))
+        x = 0.0
+        for _ in range(n):
+            bw = rng.uniform(0.5, 2.0) * w
+            if x + bw > size:
+                break
+            shape = shape.union(_block(rng, x, 0, x + bw, w * rng.uniform(0.8, 3.0)))
+            x += bw + gap
+    elif kind == 1:  # a stack of steps
+        shape, y, width = None, 0.0, size
+        for _ in range(int(rng.integers(2, 5))):
+            h = rng.uniform(0.3, 1.2) * w
+            off = (size - width) * rng.uniform(0, 1)
+            step = _block(rng, off, y, off + width, y + h + 0.5)
+            shape = step if shape is None else shape.union(step)
+            y, width = y + h, width * rng.uniform(0.4, 0.9)
+    elif kind == 2:  # an L, T, U or Z bracket: arms at right angles
+        arm = size * rng.uniform(0.3, 1.0)
+        shape = _block(rng, 0, 0, size, w)
+        form = int(rng.integers(4))
+        xs = {0: [0.0], 1: [(size - w) * rng.uniform(0.3, 0.7)], 2: [0.0, size - w], 3: [0.0]}[form]
+        for x in xs:
+            shape = shape.union(_block(rng, x, -arm if rng.random() < 0.5 else 0, x + w, w if form != 3 else arm))
+        if form == 3:  # a Z: the second arm from the other end, the other way
+            shape = shape.union(_block(rng, size - w, -arm, size, w))
+    elif kind == 3:  # rods crossing at an angle (a stand, a spool holder)
+        shape = _block(rng, 0, 0, size, w)
+        for _ in range(int(rng.integers(1, 3))):
+            x = size * rng.uniform(0.1, 0.9)
+            shape = shape.union(rotate2d(_block(rng, x - w / 2, -size * 0.4, x + w / 2, size * 0.4),
+                                         rng.uniform(20, 160), origin=(x, w / 2)))
+    elif kind == 4:  # a ladder of rungs between two rails
+        h = size * rng.uniform(0.2, 0.6)
+        shape = _block(rng, 0, 0, size, w).union(_block(rng, 0, h, size, h + w))
+        for x in np.linspace(0, size - w, int(rng.integers(2, 7))):
+            shape = shape.union(_block(rng, x, 0, x + w, h + w))
+    else:  # a frame with a window
+        h = size * rng.uniform(0.3, 1.0)
+        shape = _block(rng, 0, 0, size, h).difference(rbox(w, w, size - w, h - w, _corner(rng, w)))
+    return _holes(rng, shape, int(rng.integers(0, 4)))
+
+
+@register_variant("other", "assembled")
+def other(rng: np.random.Generator):
+    """Blocks, rods and plates joined in rows, stacks, brackets, crosses, ladders or frames:
+    what c3po's grip-and-body variants are built of, as something else."""
+    size = rng.uniform(40, 220)
+    shape = _arrangement(rng, size).buffer(0)
+    shape = max(getattr(shape, "geoms", [shape]), key=lambda g: g.area)  # the largest connected part
+    shape = shape.simplify(0.01)  # joined blocks leave points on straight edges, which earcut mishandles
+    x0, y0, x1, y1 = shape.bounds
+    t = max(2.0, max(x1 - x0, y1 - y0) * rng.uniform(0.03, 0.3))
+    parts = [extrude(shape, t)]
+    if rng.random() < 0.4:  # a rod along the base (every arrangement has one along y = 0..w)
+        w = min(y1 - y0, size * 0.08)
+        parts.append(_rod(rng, x0 + (x1 - x0) * rng.uniform(0, 0.3), x1 - (x1 - x0) * rng.uniform(0, 0.3),
+                          w / 2, w * rng.uniform(0.3, 0.6), t))
     return finish(union(parts))

@@ -292,7 +292,7 @@ def test_a_part_relabelled_as_support_is_judged_when_it_holds_nothing_up(det):
 
     from c3po import parse_gcode
     from c3po.detect import SETTLED_MM
-    from c3po.objects import loose_scaffolding
+    from c3po.objects import SCAFFOLD_FLOOR_MM, loose_scaffolding
     from c3po.shapes.registry import create_shape
     from c3po.shapes.source import object_seed
     from c3po.slicer import slice_mesh
@@ -308,8 +308,8 @@ def test_a_part_relabelled_as_support_is_judged_when_it_holds_nothing_up(det):
     tp = parse_gcode(hidden)
     marked = tp.aux & tp.extrude
     assert marked.sum() > 0.5 * tp.extrude.sum()  # the pistol is most of the plastic
-    # marked moves under 3 mm above the first layer are trusted (rafts, brims)
-    high = marked & (tp.layer_z[tp.layer] - tp.layer_z[0] > 3.0)
+    # marked moves under SCAFFOLD_FLOOR_MM above the first layer are trusted (rafts, brims)
+    high = marked & (tp.layer_z[tp.layer] - tp.layer_z[0] > SCAFFOLD_FLOOR_MM)
     assert high.sum() > 0.5 * marked.sum() and np.array_equal(loose_scaffolding(tp), high)
     v = det.scan(hidden)
     assert v.verdict == "weapon" and v.label in ("pistol", "revolver", "rifle")
@@ -323,6 +323,34 @@ def test_a_part_relabelled_as_support_is_judged_when_it_holds_nothing_up(det):
     assert det.scan(relabelled(text, 0.0)).verdict == "weapon"  # nothing relabelled
     box_only = parse_gcode(hidden)
     assert det.scan(replace(box_only, extrude=box_only.extrude & ~marked)).verdict == "clear"
+
+
+def test_a_thin_plate_relabelled_as_support_is_judged(det):
+    """A pistol cut out of a 2.6 mm plate, every move marked as support, beside a box:
+    rafts, brims and skirts are at most a few layers, so marked moves more than
+    SCAFFOLD_FLOOR_MM up that hold nothing up are the object's. Flagged by the whole-file
+    scan and while printing, a little later than the same plate unmarked."""
+    import trimesh
+
+    from c3po import parse_gcode
+    from c3po.objects import SCAFFOLD_FLOOR_MM
+    from c3po.shapes.registry import create_shape
+    from c3po.shapes.source import object_seed
+    from c3po.slicer import slice_mesh
+
+    assert SCAFFOLD_FLOOR_MM < 2.6 / 2
+    pistol = create_shape("pistol", object_seed("pistol", 2, seed=4242))
+    pistol.apply_scale([0.8, 0.8, 2.6 / pistol.extents[2]])
+    pistol.apply_translation([10 - pistol.bounds[0, 0], 110 - pistol.bounds[:, 1].mean(), 0])
+    box = trimesh.creation.box([20, 20, 20])
+    box.apply_translation([200, 110, 10])
+    text = slice_mesh(trimesh.util.concatenate([pistol, box]))
+    hidden = relabelled(text, (pistol.bounds[1, 0] + 190) / 2)
+    tp = parse_gcode(hidden)
+    assert (tp.aux & tp.extrude).sum() > 0.5 * tp.extrude.sum()
+    plain, v = det.scan(text), det.scan(hidden)
+    assert plain.verdict == "weapon" and v.verdict == "weapon" and v.label in ("pistol", "revolver", "rifle")
+    assert plain.flag_layer <= v.flag_layer < tp.n_layers // 2
 
 
 def moved(text: bytes, f) -> bytes:

@@ -212,12 +212,13 @@ def _bounds_xy(a, b, extrude, i0, i1):
 
 
 #: scaffolding this low (mm above the first layer) is trusted wherever it lies: brims,
-#: skirts and rafts spread beyond the object under its first layers. In the suite's 478
-#: PrusaSlicer and CuraEngine prints with skirts, brims, rafts, supports, plates, vase mode
-#: and tuned profiles, no scaffolding that holds nothing up (at any floor) reaches higher
-#: than a CuraEngine raft's margin, 0.35 mm; at 3 mm (until session 33) a gun cut from a
-#: plate under 3 mm thick and marked as support was never judged
-SCAFFOLD_FLOOR_MM = 1.0
+#: skirts and rafts spread beyond the object under its first layers (a raft of up to 10
+#: layers of 0.2 mm). In the suite's 478 PrusaSlicer and CuraEngine prints with skirts,
+#: brims, rafts, supports, plates, vase mode and tuned profiles, no scaffolding that holds
+#: nothing up (at any floor) reaches higher than a CuraEngine raft's margin, 0.35 mm. At
+#: 3 mm (until session 33) a gun cut from a 3 mm plate and marked as support was never
+#: judged; one thinner than about 3 mm still is not
+SCAFFOLD_FLOOR_MM = 2.0
 
 
 def loose_scaffolding(tp: Toolpath, cell: float = 2.0, floor_mm: float = SCAFFOLD_FLOOR_MM, near: int = 3,

@@ -239,6 +239,8 @@ def blocky_mesh(label: str, i: int):
     import shapely
     import trimesh
 
+    from c3po.shapes.geometry import finish
+
     rng = np.random.default_rng([BLOCKY_SEED, BLOCKY_LABELS.index(label), i])
     u = rng.uniform
     if label == "pistol":
@@ -305,10 +307,7 @@ def blocky_mesh(label: str, i: int):
             parts.append(_block(lh - 5, lh - 5 + hw * 0.6, hl / 2 - 1, hl / 2 + u(20, 40), hw * 0.5, -20, (lh, hl / 2)))
     else:
         raise ValueError(f"no blocky {label!r}; use one of {', '.join(BLOCKY_LABELS)}")
-    m = trimesh.boolean.union(parts, engine="manifold")
-    lo, hi = m.bounds
-    m.apply_translation([-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]])
-    return m
+    return finish(trimesh.boolean.union(parts, engine="manifold"))
 
 
 def _block(x0, x1, y0, y1, t, angle=0.0, pivot=None):
@@ -382,6 +381,8 @@ def outline_mesh(label: str, i: int):
     import shapely
     import trimesh
 
+    from c3po.shapes.geometry import finish
+
     outline, holes, (lo, hi), (t0, t1) = OUTLINES[label]
     rng = np.random.default_rng([OUTLINE_SEED, list(OUTLINES).index(label), i])
     length, stretch, times = rng.uniform(lo, hi), rng.uniform(0.8, 1.25), int(rng.integers(0, 3))
@@ -392,10 +393,7 @@ def outline_mesh(label: str, i: int):
 
     shape = shapely.Polygon(draw(outline), [draw(h) for h in holes]).buffer(0)
     shape = max(getattr(shape, "geoms", [shape]), key=lambda g: g.area)  # a jittered outline may cross itself
-    m = trimesh.creation.extrude_polygon(shape, length * rng.uniform(t0, t1))
-    lo3, hi3 = m.bounds
-    m.apply_translation([-(lo3[0] + hi3[0]) / 2, -(lo3[1] + hi3[1]) / 2, -lo3[2]])
-    return m
+    return finish(trimesh.creation.extrude_polygon(shape, length * rng.uniform(t0, t1)))
 
 
 #: a fourth family, sculpted from rounded lumps: each part the convex hull of a few spheres
@@ -410,6 +408,8 @@ def sculpted_mesh(label: str, i: int):
     """The ``i``-th sculpted ``label`` (``BLOCKY_LABELS``): side view in XY, lying flat,
     min z = 0, XY-centred."""
     import trimesh
+
+    from c3po.shapes.geometry import finish
 
     rng = np.random.default_rng([SCULPTED_SEED, BLOCKY_LABELS.index(label), i])
     u = rng.uniform
@@ -474,10 +474,7 @@ def sculpted_mesh(label: str, i: int):
             parts.append(_tube([(lh, hl / 2 - hw), (lh - u(10, 25), hl / 2 + u(15, 35))], hw * 0.5, hw))
     else:
         raise ValueError(f"no sculpted {label!r}; use one of {', '.join(BLOCKY_LABELS)}")
-    m = trimesh.boolean.union(parts, engine="manifold")
-    lo, hi = m.bounds
-    m.apply_translation([-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]])
-    return m
+    return finish(trimesh.boolean.union(parts, engine="manifold"))
 
 
 def _lump(centres, r, t):

@@ -4,8 +4,9 @@
 
 ``bench/suite.py family_prints``: ``blocky`` (built from boxes and cylinders, seed 5050),
 ``outline`` (cut out of hand-drawn outlines, seed 6060) and ``sculpted`` (rounded lumps:
-hulls of spheres, sphere-swept tubes; seed 7070), 6 objects per class in random rests, sliced by the built-in slicer, PrusaSlicer and CuraEngine. Every bundle scans the
-same prints in one process (the first is the baseline: models/default unless given), as
+hulls of spheres, sphere-swept tubes; seed 7070), 6 objects per class in random rests,
+sliced by the built-in slicer, PrusaSlicer and CuraEngine. Every bundle scans the same
+prints in one process (the first is the baseline: models/default unless given), as
 ``c3po scan`` does: per class, prints flagged, flagged while printing and the predicted
 classes. Writes bench/results/families.json and bench/results/families.png.
 """

@@ -8,8 +8,8 @@ and hammers (bench/suite.py ``blocky_prints``). These variants join parts, each 
 plate, in proportions drawn wider than the generators', with parts present or absent
 at random. The look-alikes (drill, hair dryer, stapler, hammer) get variants too, and
 ``other`` one of the same parts joined as no grip-and-body class is (rows, stacks,
-brackets, crosses, ladders, frames), so a model does not learn "assembled means gun". Non-functional solids, like every shape
-here: no bore, no mechanism. Coordinates as in ``weapons``: side view in XY (x forward,
+brackets, crosses, ladders, frames), so a model does not learn "assembled means gun".
+Non-functional solids, like every shape here: no bore, no mechanism. Coordinates as in ``weapons``: side view in XY (x forward,
 y up), thickness along Z, centred on z = 0.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from c3po.shapes.generic import _holes
 from c3po.shapes.geometry import cylinder, extrude, finish, poly, rbox, ring, rotate2d, union
 from c3po.shapes.registry import register_variant
 
@@ -218,18 +219,6 @@ def hammer(rng: np.random.Generator):
     return finish(union(parts))
 
 
-def _holes(rng, shape, n: int):
-    """``shape`` with up to ``n`` round holes (mounting holes) where they fit inside it."""
-    x0, y0, x1, y1 = shape.bounds
-    for _ in range(n):
-        r = rng.uniform(1.5, 5)
-        c = (rng.uniform(x0, x1), rng.uniform(y0, y1))
-        hole = rbox(c[0] - r, c[1] - r, c[0] + r, c[1] + r, r)
-        if shape.contains(hole.buffer(1.5)):
-            shape = shape.difference(hole)
-    return shape
-
-
 def _arrangement(rng, size: float):
     """A side view (shapely) of parts joined as no grip-and-body class joins them."""
     w = size * rng.uniform(0.08, 0.3)  # a bar's width
@@ -275,7 +264,7 @@ def _arrangement(rng, size: float):
     else:  # a frame with a window
         h = size * rng.uniform(0.3, 1.0)
         shape = _block(rng, 0, 0, size, h).difference(rbox(w, w, size - w, h - w, _corner(rng, w)))
-    return _holes(rng, shape, int(rng.integers(0, 4)))
+    return _holes(shape, rng, int(rng.integers(0, 4)))
 
 
 @register_variant("other", "assembled")

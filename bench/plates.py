@@ -1,0 +1,77 @@
+"""Thin plates printed alone (signs, plaques, tags, coasters): how many are flagged.
+
+    python bench/plates.py [--model DIR ...] [--seed 4242 --slicer builtin] [--n 40]
+
+``other``'s plate maker (``c3po.shapes.generic._plate``: stretched polygons and ellipses,
+rounded rectangles, wavy discs and bracket letters, 1.2-5 mm thick, with rims, holes and
+lettering), each plate alone and lying flat as it is printed. The maker is the one
+``other`` trains on, so this shows whether a model learned plates, not how it
+generalises. Every bundle scans the same prints in one process, as ``c3po scan`` does.
+Writes bench/results/plates.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import suite
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+
+def _slice_plate(job) -> tuple[str, str | None]:
+    from c3po.slicer import slice_mesh
+
+    out, mesh, slicer = job
+    return suite._cached(out, lambda: slice_mesh(mesh, slicer=slicer))
+
+
+def plate_prints(seed: int, slicer: str, n: int, workers: int = 2) -> list[dict]:
+    """[{path, label, slicer}] for the first ``n`` plates drawn from one generator of
+    ``seed``, sliced by ``slicer``."""
+    from c3po.shapes.generic import _plate
+    from c3po.shapes.geometry import finish
+
+    rng = np.random.default_rng(seed)
+    folder = suite.CACHE / "plates" / f"{seed}-{slicer}"
+    jobs = [(folder / f"plate_{i:03d}.gcode.gz", finish(_plate(rng)), slicer) for i in range(n)]
+    with ProcessPoolExecutor(workers) as pool:
+        results = list(pool.map(_slice_plate, jobs))
+    items = []
+    for (out, _, _), (path, err) in zip(jobs, results):
+        if err:
+            print(f"plates: {out.name} with {slicer} failed: {err}")
+        else:
+            items.append({"path": path, "label": "other", "slicer": slicer})
+    return items
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", action="append", default=None, help="bundle folder (repeat; default: models/default)")
+    ap.add_argument("--seed", type=int, default=4242)
+    ap.add_argument("--slicer", default="builtin", choices=("builtin", "prusa", "cura"))
+    ap.add_argument("--n", type=int, default=40)
+    args = ap.parse_args()
+    models = args.model or [str(ROOT / "models" / "default")]
+    items = plate_prints(args.seed, args.slicer, args.n)
+    result = {"seed": args.seed, "slicer": args.slicer, "plates": len(items), "models": {}}
+    for m in models:
+        scans = suite.scan_all(items, Path(m))
+        flagged = [f"{Path(s['path']).name} ({s['pred']}, {s['score']:.2f})" for s in scans if s["verdict"] == "weapon"]
+        result["models"][m] = {"flagged": len(flagged), "while_printing": sum(
+            s["verdict"] == "weapon" and s["flag_layer"] < s["layers"] for s in scans), "flagged_files": flagged}
+        print(f"{m}: {len(flagged)}/{len(items)} plates flagged {flagged}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "plates.json"
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

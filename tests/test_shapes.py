@@ -62,17 +62,6 @@ def test_other_has_thin_plates_and_frames_of_rods():
         assert f.volume < 0.5 * np.prod(f.extents)
 
 
-def test_other_draws_thin_plates_alone():
-    """A quarter of ``other``'s objects are one thin plate lying alone: a few layers tall
-    and at least hand-sized, as signs, rulers and tags are printed."""
-    from c3po.shapes.generic import LONE_PLATES
-
-    meshes = [create_shape("other", seed) for seed in range(60)]
-    thin = sum(m.extents[2] <= 8 and m.extents[:2].max() >= 30 and len(m.split(only_watertight=False)) == 1
-               for m in meshes)
-    assert LONE_PLATES == 0.25 and 0.15 * len(meshes) <= thin <= 0.45 * len(meshes), thin
-
-
 def test_other_has_tall_parts_printed_standing():
     """Posts (some tapering), stepped towers and standing walls: mostly taller than
     wide, one watertight piece resting on the bed."""

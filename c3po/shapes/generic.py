@@ -288,17 +288,8 @@ def _upright(rng):
     return wall
 
 
-#: share of ``other``'s objects that are one thin plate alone (a sign, a ruler, a name
-#: tag), as such prints come; otherwise a plate is one maker in eight and often stacked
-#: with other parts, and a pair trained with 4% lone plates took 6 of 40 of them, long and
-#: narrow, for rifles and pistols (MODEL_CARD.md, session 34)
-LONE_PLATES = 0.25
-
-
 @register_shape("other", default=False)
 def other(rng: np.random.Generator):
-    if rng.random() < LONE_PLATES:
-        return finish(_plate(rng))
     makers = [_flat_part, _block, _round, _csg, _organic, _plate, _frame, _upright]
     parts = [makers[int(rng.integers(len(makers)))](rng)]
     for _ in range(int(rng.integers(0, 3))):  # a few parts stacked or side by side

@@ -1,10 +1,10 @@
 """Thin plates printed alone (signs, plaques, tags, coasters): how many are flagged.
 
-    python bench/plates.py [--model DIR ...] [--seed 4242 --slicer builtin] [--n 40]
+    python bench/plates.py [--model DIR ...] [--seed 4242] [--slicer builtin --slicer prusa ...] [--n 40]
 
 ``other``'s plate maker (``c3po.shapes.generic._plate``: stretched polygons and ellipses,
 rounded rectangles, wavy discs and bracket letters, 1.2-5 mm thick, with rims, holes and
-lettering), each plate alone and lying flat as it is printed. The maker is the one
+lettering), each plate alone and lying flat as it is printed, sliced by each slicer. The maker is the one
 ``other`` trains on, so this shows whether a model learned plates, not how it
 generalises. Every bundle scans the same prints in one process, as ``c3po scan`` does.
 Writes bench/results/plates.json.
@@ -55,18 +55,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", action="append", default=None, help="bundle folder (repeat; default: models/default)")
     ap.add_argument("--seed", type=int, default=4242)
-    ap.add_argument("--slicer", default="builtin", choices=("builtin", "prusa", "cura"))
+    ap.add_argument("--slicer", action="append", choices=("builtin", "prusa", "cura"), default=None,
+                    help="repeat; default: all three")
     ap.add_argument("--n", type=int, default=40)
     args = ap.parse_args()
     models = args.model or [str(ROOT / "models" / "default")]
-    items = plate_prints(args.seed, args.slicer, args.n)
-    result = {"seed": args.seed, "slicer": args.slicer, "plates": len(items), "models": {}}
-    for m in models:
-        scans = suite.scan_all(items, Path(m))
-        flagged = [f"{Path(s['path']).name} ({s['pred']}, {s['score']:.2f})" for s in scans if s["verdict"] == "weapon"]
-        result["models"][m] = {"flagged": len(flagged), "while_printing": sum(
-            s["verdict"] == "weapon" and s["flag_layer"] < s["layers"] for s in scans), "flagged_files": flagged}
-        print(f"{m}: {len(flagged)}/{len(items)} plates flagged {flagged}")
+    result = {"seed": args.seed, "plates": args.n, "models": {m: {} for m in models}}
+    for slicer in args.slicer or ["builtin", "prusa", "cura"]:
+        items = plate_prints(args.seed, slicer, args.n)
+        for m in models:
+            scans = suite.scan_all(items, Path(m))
+            flagged = [f"{Path(s['path']).name} ({s['pred']}, {s['score']:.2f})" for s in scans
+                       if s["verdict"] == "weapon"]
+            result["models"][m][slicer] = {
+                "plates": len(items), "flagged": len(flagged), "flagged_files": flagged,
+                "while_printing": sum(s["verdict"] == "weapon" and s["flag_layer"] < s["layers"] for s in scans)}
+            print(f"{slicer:8s} {m}: {len(flagged)}/{len(items)} plates flagged {flagged}")
+        base = result["models"][models[0]][slicer]["flagged"]
+        for m in models[1:]:
+            print(f"{slicer:8s} plates flagged, {m} vs {models[0]}: "
+                  f"{result['models'][m][slicer]['flagged']} against {base}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "plates.json"
     out.write_text(json.dumps(result, indent=1) + "\n")

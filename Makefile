@@ -43,6 +43,9 @@ bench: $(STAMP) system-deps
 	$(BIN)/python bench/dataset.py
 	$(BIN)/python bench/detect.py
 	$(BIN)/python bench/accuracy.py
+	$(BIN)/python bench/families.py
+	$(BIN)/python bench/plates.py
+	$(BIN)/python bench/scaffolding.py
 	$(BIN)/python bench/plugin.py
 
 # Rebuild the shipped model: datasets -> three trained CNNs -> models/default -> novelty

@@ -4,9 +4,9 @@
 
 ``other``'s plate maker (``c3po.shapes.generic._plate``: stretched polygons and ellipses,
 rounded rectangles, wavy discs and bracket letters, 1.2-5 mm thick, with rims, holes and
-lettering), each plate alone and lying flat as it is printed, sliced by each slicer. The maker is the one
-``other`` trains on, so this shows whether a model learned plates, not how it
-generalises. Every bundle scans the same prints in one process, as ``c3po scan`` does.
+lettering), each plate alone and lying flat as it is printed, sliced by each slicer. The
+maker is the one ``other`` trains on, so this shows whether a model learned plates, not
+how it generalises. Every bundle scans the same prints in one process, as ``c3po scan`` does.
 Writes bench/results/plates.json and bench/results/plates.png (the plates the first
 bundle flags, as its network sees them).
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -41,15 +40,8 @@ def plate_prints(seed: int, slicer: str, n: int, workers: int = 2) -> list[dict]
     rng = np.random.default_rng(seed)
     folder = suite.CACHE / "plates" / f"{seed}-{slicer}"
     jobs = [(folder / f"plate_{i:03d}.gcode.gz", finish(_plate(rng)), slicer) for i in range(n)]
-    with ProcessPoolExecutor(workers) as pool:
-        results = list(pool.map(_slice_plate, jobs))
-    items = []
-    for (out, _, _), (path, err) in zip(jobs, results):
-        if err:
-            print(f"plates: {out.name} with {slicer} failed: {err}")
-        else:
-            items.append({"path": path, "label": "other", "slicer": slicer})
-    return items
+    return [{"path": path, "label": "other", "slicer": slicer}
+            for _, path in suite._slice_all(_slice_plate, jobs, lambda j: f"{j[0].name} with {slicer}", workers)]
 
 
 def plot(flagged: list[tuple[str, str, str, float]], path: Path, model: str, cols: int = 5) -> None:

@@ -59,6 +59,20 @@ def _cached(out: Path, make) -> tuple[str, str | None]:
     return str(out), None
 
 
+def _slice_all(slice_one, jobs: list, what, workers: int = 2) -> list[tuple]:
+    """(job, path) of each of ``jobs`` that ``slice_one`` (a ``_cached`` job) sliced or
+    found cached, in order; each failure is printed (``what(job)`` names it) and left out."""
+    with ProcessPoolExecutor(workers) as pool:
+        results = list(pool.map(slice_one, jobs))
+    done = []
+    for job, (path, err) in zip(jobs, results):
+        if err:
+            print(f"suite: {what(job)} failed: {err}")
+        else:
+            done.append((job, path))
+    return done
+
+
 def _slice_unseen(job) -> tuple[str, str | None]:
     from c3po.dataset import slice_held_out
 
@@ -73,16 +87,8 @@ def unseen(per_class: int, slicers=SLICERS, workers: int = 2) -> list[dict]:
     from c3po.shapes.registry import list_shapes
 
     jobs = [(label, i, s) for s in slicers for label in list_shapes() for i in range(per_class)]
-    with ProcessPoolExecutor(workers) as pool:
-        results = list(pool.map(_slice_unseen, jobs))
-    items = []
-    for (label, i, s), (path, err) in zip(jobs, results):
-        if err:
-            print(f"suite: {label} {i} with {s} failed: {err}")
-        else:
-            rest = held_out_pose(label, i, SUITE_SEED, s).rest
-            items.append({"path": path, "label": label, "slicer": s, "rest": rest})
-    return items
+    return [{"path": path, "label": label, "slicer": s, "rest": held_out_pose(label, i, SUITE_SEED, s).rest}
+            for (label, i, s), path in _slice_all(_slice_unseen, jobs, lambda j: f"{j[0]} {j[1]} with {j[2]}", workers)]
 
 
 def _openscad_stl(scad: Path, out: Path) -> Path | None:
@@ -529,16 +535,9 @@ def family_prints(family: str, per_class: int = 6, slicers=("builtin", "prusa", 
     setup of its own)."""
     labels = FAMILIES[family][2]
     jobs = [(family, label, i, s) for s in slicers for label in labels for i in range(per_class)]
-    with ProcessPoolExecutor(workers) as pool:
-        results = list(pool.map(_slice_family, jobs))
-    items = []
-    for (_, label, i, s), (path, err) in zip(jobs, results):
-        if err:
-            print(f"suite: {family} {label} {i} with {s} failed: {err}")
-        else:
-            items.append({"path": path, "label": label, "slicer": f"{s}-{family}",
-                          "rest": family_pose(family, label, i).rest})
-    return items
+    return [{"path": path, "label": label, "slicer": f"{s}-{family}", "rest": family_pose(family, label, i).rest}
+            for (_, label, i, s), path in _slice_all(_slice_family, jobs, lambda j: "{} {} {} with {}".format(*j),
+                                                      workers)]
 
 
 SUPPORTED_SEED = 999
@@ -569,15 +568,9 @@ def supported_prints(per_class: int = 2, setups=SUPPORTED_SETUPS, workers: int =
     from c3po.shapes.registry import list_shapes
 
     jobs = [(label, i, s) for s in setups for label in [*list_shapes(), "other"] for i in range(per_class)]
-    with ProcessPoolExecutor(workers) as pool:
-        results = list(pool.map(_slice_supported, jobs))
-    items = []
-    for (label, i, s), (path, err) in zip(jobs, results):
-        if err:
-            print(f"suite: supported {label} {i} with {s} failed: {err}")
-        else:
-            items.append({"path": path, "label": label, "slicer": f"{s}-supported"})
-    return items
+    return [{"path": path, "label": label, "slicer": f"{s}-supported"}
+            for (label, i, s), path in _slice_all(_slice_supported, jobs,
+                                                   lambda j: "supported {} {} with {}".format(*j), workers)]
 
 
 def scan_all(items: list[dict], bundle: Path | None = None) -> list[dict]:

@@ -55,7 +55,7 @@ VASE = 0.15
 #: share 0.15 (session 32, ``c3po21``): 39 of 54, and again 4 of 518 and 13 (the shipped
 #: pair on the same prints: 0 and 5): not shipped either. Session 33 judged both again with a
 #: rule that weighs a new sealed family (`sculpted`): 0.15 flags fewer of its guns than the
-#: shipped pair, 0.35 flags 5 of 107 out-of-distribution meshes (shipped: 2): neither ships
+#: shipped pair, 0.35 flags 5 of 107 out-of-distribution meshes (shipped: 2): neither ships.
 #: 0.35 with `other`'s assembled variant too (``c3po22``, brackets, rows, frames of the same
 #: parts) flags 45 of 54 `outline` guns (shipped: 50): not shipped
 ASSEMBLED = 0.0

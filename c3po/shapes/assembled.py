@@ -9,8 +9,8 @@ plate, in proportions drawn wider than the generators', with parts present or ab
 at random. The look-alikes (drill, hair dryer, stapler, hammer) get variants too, and
 ``other`` one of the same parts joined as no grip-and-body class is (rows, stacks,
 brackets, crosses, ladders, frames), so a model does not learn "assembled means gun".
-Non-functional solids, like every shape here: no bore, no mechanism. Coordinates as in ``weapons``: side view in XY (x forward,
-y up), thickness along Z, centred on z = 0.
+Non-functional solids, like every shape here: no bore, no mechanism. Coordinates as in
+``weapons``: side view in XY (x forward, y up), thickness along Z, centred on z = 0.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ batch norms and drops dropout so the numpy runtime runs the very same network.
     lenet5      (1, 28, 28)      the 61k setting and the compression testbed
     multiview   (3, 64, 64)      the three projections of one object; a shared
                                  per-view CNN, features concatenated in view order
+                                 (with ``finished``: a fourth channel, 1 when the
+                                 print is finished, joins the features)
     sequence    (T, 1, 64, 64)   per-frame CNN on camera frames, causal running maximum
                                  of frame features over layers, then a classifier
 """
@@ -71,24 +73,28 @@ def _build(spec: list[dict]) -> nn.ModuleList:
         elif t == "dropout":
             mods.append(nn.Dropout(s["p"]))
         elif t == "views":
-            mods.append(_Views(s["n"], _build(s["sub"])))
+            mods.append(_Views(s["n"], _build(s["sub"]), s.get("flags", 0)))
         else:
             raise ModelError(f"unknown layer type {t!r}")
     return mods
 
 
 class _Views(nn.Module):
-    def __init__(self, n: int, sub: nn.ModuleList):
+    """``sub`` on each of ``n`` channel groups, features concatenated; the last ``flags``
+    channels are no views but flags (constant images): their maxima join the features."""
+
+    def __init__(self, n: int, sub: nn.ModuleList, flags: int = 0):
         super().__init__()
-        self.n, self.sub = n, sub
+        self.n, self.sub, self.flags = n, sub, flags
 
     def forward(self, x):
         b, c, h, w = x.shape
-        y = x.reshape(b * self.n, c // self.n, h, w)
+        views = c - self.flags
+        y = x[:, :views].reshape(b * self.n, views // self.n, h, w)
         for m in self.sub:
             y = m(y)
-        y = y.reshape(b, self.n, -1)
-        return y.reshape(b, -1)
+        y = y.reshape(b, -1)
+        return torch.cat([y, x[:, views:].amax((2, 3))], 1) if self.flags else y
 
 
 def _run(mods: nn.ModuleList, x):
@@ -172,19 +178,25 @@ def lenet5(classes: int = 10) -> SpecNet:
 
 
 @register_model("multiview")
-def multiview(classes: int = 10, size: int = 64, views: int = 3, widths=(16, 32, 64, 128, 128)) -> SpecNet:
+def multiview(classes: int = 10, size: int = 64, views: int = 3, widths=(16, 32, 64, 128, 128),
+              finished: bool = False) -> SpecNet:
     """Five conv blocks pool a 64 px view to 4x4 before the global pool: each feature then
     sees the whole view (receptive field 78 px), so the head can tell where a grip sits
     against a barrel, not only that both are there. Four blocks (16, 32, 64, 64: 38 px,
-    pooled at 8x8) underfit; the comparison is in models/default/MODEL_CARD.md."""
+    pooled at 8x8) underfit; the comparison is in models/default/MODEL_CARD.md.
+
+    ``finished``: one more input channel, all ones when the print is finished and zeros
+    when it may still grow (a partial print), joins the views' features: the first
+    millimetres of a gun lying flat and a finished thin plate look alike otherwise."""
+    flags = int(finished)
     spec = [
-        {"type": "views", "n": views, "sub": _cnn(1, list(widths), "v")},
-        {"type": "linear", "name": "fc1", "in": views * widths[-1], "out": 128},
+        {"type": "views", "n": views, "sub": _cnn(1, list(widths), "v"), "flags": flags},
+        {"type": "linear", "name": "fc1", "in": views * widths[-1] + flags, "out": 128},
         {"type": "relu"},
         {"type": "dropout", "p": 0.3},
         {"type": "linear", "name": "fc2", "in": 128, "out": classes},
     ]
-    return SpecNet(spec, (views, size, size), classes)
+    return SpecNet(spec, (views + flags, size, size), classes)
 
 
 @register_model("sequence")
@@ -219,7 +231,8 @@ def _export(spec: list[dict], mods: nn.ModuleList, prefix: str, out: dict) -> li
         elif t == "dropout":
             continue
         elif t == "views":
-            layers.append({"type": "views", "n": s["n"], "sub": _export(s["sub"], m.sub, prefix, out)})
+            layers.append({"type": "views", "n": s["n"], "sub": _export(s["sub"], m.sub, prefix, out),
+                           **({"flags": s["flags"]} if s.get("flags") else {})})
         else:
             layers.append(copy.deepcopy(s))
     return layers

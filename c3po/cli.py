@@ -149,7 +149,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(model=args.model, data=args.data, out=args.out or f"models/runs/{args.model}",
                       epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       threads=args.threads, augment=not args.no_augment, resume=args.resume,
-                      device=args.device, finished_flag=args.finished_flag)
+                      device=args.device)
     m = run(cfg)
     print(f"{cfg.out}: test accuracy {m['accuracy']:.4f}, weapon recall {m['weapon_recall']}, "
           f"false-positive rate {m['false_positive_rate']}, {m['train_seconds']:.0f}s training; bundle in {cfg.out}/bundle")
@@ -264,8 +264,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-augment", action="store_true")
     s.add_argument("--device", default="cpu", help="torch device to train on (cpu, or cuda where a GPU is present)")
     s.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
-    s.add_argument("--finished-flag", action="store_true", help="multiview: tell the network whether the print "
-                   "is finished (a fourth input channel)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("evaluate", help="evaluate a model bundle on a built dataset")

@@ -101,8 +101,6 @@ class Detector:
         self.threshold = float(bundle["threshold"])
         self.policy = {**DEFAULT_POLICY, **bundle.get("stream", {})}
         self.render = bundle["models"]["projection"]["input"]
-        #: the network takes a fourth channel: 1 when the print is finished (c3po.nn.multiview)
-        self.finished_flag = bool(self.render.get("finished", False))
         gate = bundle["models"]["projection"].get("novelty")
         #: per member (weapon class means, precision, threshold), or None: no gate
         self.novelty: list[tuple] | None = None
@@ -155,32 +153,24 @@ class Detector:
                               canonical=r.get("canonical", False), layers_per_px=r.get("layers_per_px", 0.0),
                               select=select)
 
-    def parts(self, tp: Toolpath, footprint: Footprint | None = None,
-              finished: bool = False) -> tuple[np.ndarray, list[int], np.ndarray]:
+    def parts(self, tp: Toolpath, footprint: Footprint | None = None) -> tuple[np.ndarray, list[int], np.ndarray]:
         """Images (P, V, S, S) of each object on the plate, its drawn extruding moves and
         its size so far (largest extent along x, y or z, mm).
 
         ``footprint`` holds the plate's moves added so far (it is brought up to ``tp``);
-        None starts a new one. ``finished``: ``tp`` is the whole print (the file ended);
-        a network that takes the flag gets one more image, 255 when finished, 0 while
-        the print may still grow.
+        None starts a new one.
         """
         footprint = footprint or Footprint()
         footprint.add(tp, footprint.n, len(tp))
         ranges = render.drawn_ranges(tp, self.render["size"], self.render.get("layers_per_px", 0.0))
         if footprint.labels()[1] == 1:  # one object: draw the plate as it is
             moves = sum(int(np.count_nonzero(tp.extrude[a:b])) for a, b in ranges)
-            images, counts, sizes = self.images(tp)[None], [moves], np.array([_extent(tp, tp.extrude, ranges)])
-        else:
-            masks, counts = footprint.objects(tp, ranges)
-            size = self.render["size"]
-            images = [self.images(tp, m) for m in masks]
-            images = np.stack(images) if images else np.zeros((0, len(self.render.get("views", render.VIEWS)), size, size), np.uint8)
-            counts, sizes = counts.tolist(), np.array([_extent(tp, m, ranges) for m in masks])
-        if self.finished_flag:
-            flag = np.full((len(images), 1, *images.shape[2:]), 255 if finished else 0, np.uint8)
-            images = np.concatenate([images, flag], 1)
-        return images, counts, sizes
+            return self.images(tp)[None], [moves], np.array([_extent(tp, tp.extrude, ranges)])
+        masks, counts = footprint.objects(tp, ranges)
+        size = self.render["size"]
+        images = [self.images(tp, m) for m in masks]
+        return ((np.stack(images) if images else np.zeros((0, 0, size, size), np.uint8)), counts.tolist(),
+                np.array([_extent(tp, m, ranges) for m in masks]))
 
     def infer(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (P, K) of objects' images (P, V, S, S) uint8 and each object's
@@ -228,11 +218,10 @@ class Detector:
                    for p, s, d, m, z in zip(probs, scores, dist, moves, sizes)]
         return probs[int(scores.argmax())], objects
 
-    def classify(self, tp: Toolpath, footprint: Footprint | None = None,
-                 finished: bool = True) -> tuple[np.ndarray, list[dict]]:
+    def classify(self, tp: Toolpath, footprint: Footprint | None = None) -> tuple[np.ndarray, list[dict]]:
         """Class probabilities (K,) of the plate's most weapon-like object (NaN when there
-        is none), and all objects; ``finished``: ``tp`` is the whole print."""
-        images, moves, sizes = self.parts(tp, footprint, finished)
+        is none), and all objects."""
+        images, moves, sizes = self.parts(tp, footprint)
         return self._pick(*self.infer(images), moves, sizes)
 
     def stream(self, name: str = "<stream>") -> StreamDetector:
@@ -304,7 +293,7 @@ class Detector:
         """The objects of the print after each of ``layers`` (:meth:`parts`), the rows
         ``(lo, hi)`` of each look's objects, and all their images as floats (0-1)."""
         ends = np.searchsorted(tp.layer, np.asarray(layers, tp.layer.dtype) + 1)
-        parts = [self.parts(tp.take(0, int(e)), footprint, k == tp.n_layers - 1) for k, e in zip(layers, ends)]
+        parts = [self.parts(tp.take(0, int(e)), footprint) for e in ends]
         spans = list(itertools.pairwise(np.cumsum([0] + [len(p[0]) for p in parts])))
         return parts, spans, np.concatenate([p[0] for p in parts]).astype(np.float32) / 255.0
 
@@ -492,7 +481,7 @@ class StreamDetector:
             last = closing and i == len(layers) - 1
             z = float(layer.layer_z[-1]) if len(layer.layer_z) else 0.0
             if self._policy.due(z, last):
-                judged = self.detector.classify(self._object(last), self._footprint, finished=last)
+                judged = self.detector.classify(self._object(last), self._footprint)
                 new.append(self._policy.update(int(layer.layer[-1]) + 1, z, judged, last))
         self.looks += new
         return new

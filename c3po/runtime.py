@@ -4,9 +4,7 @@ A network is a list of layer specs (plain dicts, stored in ``bundle.json``) plus
 weights (``model.safetensors``). Supported layers, all the models in ``c3po.nn`` use:
 
     conv2d(out, k, pad)  relu  maxpool(k)  flatten  linear  gap (global average pool)
-    views(n, sub, flags) run ``sub`` on each of ``n`` channel groups, concatenate features;
-                         the last ``flags`` channels (0 when absent) are flags whose
-                         maxima are appended
+    views(n, sub)        run ``sub`` on each of ``n`` channel groups, concatenate features
 
 Batch-norm layers are folded into the preceding convolution at export, so they never
 reach the runtime. Tensors are NCHW float32.
@@ -120,11 +118,10 @@ def run_layers(layers: list[dict], weights: dict[str, np.ndarray], x: np.ndarray
         elif kind == "linear":
             x = x @ weights[spec["name"] + ".weight"].T + weights[spec["name"] + ".bias"]
         elif kind == "views":  # one shared sub-network over each view: run them as one batch
-            n, n_views, views = len(x), spec["n"], x.shape[1] - spec.get("flags", 0)
-            per = views // n_views
-            feats = run_layers(spec["sub"], weights, np.ascontiguousarray(x[:, :views]).reshape(n * n_views, per, *x.shape[2:]))
-            feats = feats.reshape(n, n_views * feats.shape[1])
-            x = np.concatenate([feats, x[:, views:].max(axis=(2, 3))], 1) if views < x.shape[1] else feats
+            n, n_views = len(x), spec["n"]
+            per = x.shape[1] // n_views
+            feats = run_layers(spec["sub"], weights, x.reshape(n * n_views, per, *x.shape[2:]))
+            x = feats.reshape(n, n_views * feats.shape[1])
         else:
             raise ModelError(f"unknown layer type {kind!r} in the bundle; update c3po")
     if last:

@@ -57,7 +57,6 @@ class TrainConfig:
     device: str = "cpu"  # "cuda" trains on a GPU where one is present; the result is returned on the CPU
     classes: list[str] = field(default_factory=list)
     resume: bool = False
-    finished_flag: bool = False  # multiview: a fourth channel tells a finished print from a partial one
 
 
 def _augment(x: torch.Tensor, g: torch.Generator, views3: bool) -> torch.Tensor:
@@ -171,8 +170,6 @@ def train(cfg: TrainConfig, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_v
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     classes = len(cfg.classes) or int(y.max()) + 1
-    if cfg.finished_flag:
-        model_kw["finished"] = True
     model = create_model(cfg.model, classes=classes, **model_kw).to(cfg.device, memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(x) / cfg.batch_size)
@@ -183,7 +180,7 @@ def train(cfg: TrainConfig, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_v
     if cfg.resume and ckpt.with_suffix(".json").exists():
         meta = load_checkpoint(ckpt, model, opt, sched)
         start_epoch, history = meta["epoch"] + 1, meta["history"]
-    views3 = x.ndim == 4 and x.shape[1] - cfg.finished_flag == 3  # a flag channel is constant: augmenting keeps it
+    views3 = x.ndim == 4 and x.shape[1] == 3
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
@@ -226,14 +223,11 @@ def train(cfg: TrainConfig, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_v
 # ---- dataset directory -> model arrays ------------------------------------------------------
 
 
-def model_arrays(model: str, root: str | Path, split: str | None, frames: int = 12,
-                 finished: bool = False) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+def model_arrays(model: str, root: str | Path, split: str | None, frames: int = 12) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """Arrays a model trains on, from a built dataset (see :mod:`c3po.dataset`).
 
     lenet5    : every projection alone, (N, 1, S, S)
-    multiview : the top, front and side views of one pose, (N, 3, S, S); with
-                ``finished`` a fourth channel, 255 where the sample is the whole object
-                and 0 where it is a partly printed one, (N, 4, S, S)
+    multiview : the top, front and side views of one pose, (N, 3, S, S)
     sequence  : ``frames`` camera frames of one sequence, evenly spaced over its
                 layers with the last one kept, (N, frames, 1, C, C)
     returns x uint8, y (N,) int64 and one manifest row per sample
@@ -259,13 +253,7 @@ def model_arrays(model: str, root: str | Path, split: str | None, frames: int = 
     if not idx:
         return np.zeros((0, 3, 1, 1), np.uint8), np.zeros(0, np.int64), []
     idx = np.array(idx)
-    rows = [rows[i] for i in idx[:, 0]]
-    x = x[idx]
-    if finished:
-        whole = np.array([r["layer"] < 0 or r["layer"] >= r["layers"] for r in rows])
-        x = np.concatenate([x, np.broadcast_to((whole * 255).astype(np.uint8)[:, None, None, None],
-                                                (len(x), 1, *x.shape[2:]))], 1)
-    return x, y[idx[:, 0]], rows
+    return x[idx], y[idx[:, 0]], [rows[i] for i in idx[:, 0]]
 
 
 def run(cfg: TrainConfig, frames: int = 12) -> dict:
@@ -281,8 +269,8 @@ def run(cfg: TrainConfig, frames: int = 12) -> dict:
     rows = read_manifest(cfg.data)
     names = [n for _, n in sorted({(r["label"], r["class"]) for r in rows})]
     cfg.classes = names
-    x, y, _ = model_arrays(cfg.model, cfg.data, "train", frames, cfg.finished_flag)
-    xv, yv, _ = model_arrays(cfg.model, cfg.data, "val", frames, cfg.finished_flag)
+    x, y, _ = model_arrays(cfg.model, cfg.data, "train", frames)
+    xv, yv, _ = model_arrays(cfg.model, cfg.data, "val", frames)
     t0 = time.time()
     model, history = train(cfg, x, y, xv, yv)
     seconds = time.time() - t0
@@ -294,7 +282,7 @@ def run(cfg: TrainConfig, frames: int = 12) -> dict:
     input_spec = {"type": "camera" if cfg.model == "sequence" else "projections", "size": size,
                   "margin": 0.1, "canonical": bool(conf.get("canonical", False)), "frames": frames,
                   "views": ["silhouette"] if conf.get("views") == "best" else ["top", "front", "side"],
-                  "layers_per_px": float(conf.get("layers_per_px", 0.0)), "finished": cfg.finished_flag}
+                  "layers_per_px": float(conf.get("layers_per_px", 0.0))}
     entry = add_model(out / "bundle", "camera" if cfg.model == "sequence" else "projection", model, input_spec)
     role = "camera" if cfg.model == "sequence" else "projection"  # what the detector looks for
     extra = dict(train_seconds=round(seconds, 1), model=cfg.model, params=entry["params"], data=str(cfg.data))
@@ -313,8 +301,7 @@ def evaluate_entry(bundle_dir: str | Path, entry: dict, classes: list[str], weap
     from c3po.evaluate import metrics, weapon_scores, write_report
     from c3po.runtime import ensemble_probs, load_networks
 
-    x, y, rows = model_arrays(entry["kind"], data, split, entry["input"].get("frames", 12),
-                              entry["input"].get("finished", False))
+    x, y, rows = model_arrays(entry["kind"], data, split, entry["input"].get("frames", 12))
     if not len(x):
         raise C3POError(f"{data}: no {split} samples for a {entry['kind']} model")
     probs = ensemble_probs(load_networks(bundle_dir, entry), x)  # an ensemble's members averaged

@@ -121,7 +121,7 @@ def add_novelty(data: Path) -> None:
 
     meta = json.loads((OUT / "bundle.json").read_text())
     entry = meta["models"]["projection"]
-    x, y, _ = model_arrays("multiview", data, "train", finished=entry["input"].get("finished", False))
+    x, y, _ = model_arrays("multiview", data, "train")
     for name in weight_files(entry):
         weights = {k: v for k, v in load_safetensors(OUT / name).items() if not k.startswith("novelty.")}
         net = Network(entry["layers"], weights)

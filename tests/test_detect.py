@@ -731,39 +731,3 @@ def test_objects_smaller_than_any_training_object_are_judged_by_shape(det, label
     v = det.scan(slice_mesh(mesh), curve=False)
     assert (v.verdict, v.label) == (verdict, label), v
     assert verdict == "clear" or v.flag_layer < v.layers  # stopped while printing
-
-
-def test_only_the_last_look_of_a_file_is_of_a_finished_print(det):
-    """A bundle whose network takes the finished flag (``input.finished``) gets it set at
-    the file's last look alone, in the whole-file scan, its skim and live streaming: a
-    network that calls only finished prints pistols flags each file at its last layer."""
-    import copy
-
-    from c3po.runtime import Network
-
-    bundle = copy.deepcopy(det.bundle)
-    entry = bundle["models"]["projection"]
-    entry["input"]["finished"] = True
-    entry.pop("novelty", None)
-    k = len(det.classes)
-    layers = [{"type": "views", "n": 3, "flags": 1, "sub": [{"type": "gap"}]},
-              {"type": "linear", "name": "fc", "in": 4, "out": k}]
-    w = np.zeros((k, 4), np.float32)
-    b = np.zeros(k, np.float32)
-    w[det.classes.index("pistol"), 3], b[det.classes.index("pistol")] = 20.0, -10.0  # views ignored
-    flagger = Detector(bundle, [Network(layers, {"fc.weight": w, "fc.bias": b})])
-    for path in (PISTOL, MUG):
-        whole = flagger.scan(path)
-        assert whole.verdict == "weapon" and whole.flag_layer == whole.layers, path.name
-        assert [c["score"] > 0.5 for c in whole.curve] == [False] * (len(whole.curve) - 1) + [True]
-        assert flagger.scan(path, curve=False).flag_layer == whole.layers
-        sd = flagger.stream(path.name)
-        sd.feed(gzip.decompress(path.read_bytes()))
-        assert not sd.flagged
-        sd.close()
-        assert sd.flag_layer == whole.layers
-    from c3po.gcode import parse_gcode
-
-    images = flagger.parts(parse_gcode(PISTOL), finished=True)[0]
-    assert images.shape[1] == 4 and (images[:, 3] == 255).all()
-    assert (flagger.parts(parse_gcode(PISTOL))[0][:, 3] == 0).all()

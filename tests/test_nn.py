@@ -145,20 +145,3 @@ def test_training_on_cuda_is_deterministic_resumable_and_exports(tmp_path, name,
 
     got = load_network(tmp_path / "bundle", entry)(xf)
     np.testing.assert_allclose(got, want[:, -1] if name == "sequence" else want, atol=1e-4)
-
-
-def test_multiview_told_whether_the_print_is_finished_learns_from_the_flag_and_exports(tmp_path):
-    """The fourth channel of ``multiview(finished=True)`` is a flag, not a view: a toy
-    task whose label is the flag alone is learned, and the numpy runtime agrees."""
-    rng = np.random.default_rng(0)
-    n = 64
-    y = np.arange(n) % 2
-    x = np.repeat(rng.integers(0, 256, (1, 4, 64, 64), dtype=np.uint8), n, 0)
-    x[:, 3] = (y * 255)[:, None, None]  # the same views for all; only the flag tells the class
-    cfg = TrainConfig(model="multiview", out=str(tmp_path), epochs=30, batch_size=16, lr=1e-2, classes=["a", "b"],
-                      finished_flag=True)  # augmented: flips, dilation and zoom keep a constant channel
-    model, hist = train(cfg, x, y, x[:32], y[:32])
-    assert model.input_shape == (4, 64, 64) and hist[-1]["val_acc"] == 1.0
-    entry = add_model(tmp_path / "b", "m", model, {"type": "test"})
-    assert entry["layers"][0]["flags"] == 1 and entry["layers"][1]["in"] == 3 * 128 + 1
-    assert check_roundtrip(model, entry, tmp_path / "b", x[:8].astype(np.float32) / 255) < 1e-4

@@ -89,21 +89,3 @@ def test_default_recipe_assembles_an_ensemble_the_detector_runs(data, runs, tmp_
     np.testing.assert_allclose(det.infer(x)[0], want, atol=1e-6)
     assert not np.allclose(det.nets[0](x / 255.0), det.nets[1](x / 255.0)), "members of two seeds differ"
     assert Detector.from_bundle(tmp_path / "default").novelty is None  # gates come from models/calibrate.py
-
-
-def test_a_network_told_whether_the_print_is_finished_trains_and_is_evaluated_with_the_flag(data, tmp_path):
-    from c3po.train import model_arrays
-
-    x, _, rows = model_arrays("multiview", data, "train", finished=True)
-    plain = model_arrays("multiview", data, "train")[0]
-    whole = np.array([r["layer"] < 0 or r["layer"] >= r["layers"] for r in rows])
-    assert x.shape[1] == 4 and np.array_equal(x[:, :3], plain) and 0 < whole.mean() < 1
-    assert np.array_equal(x[:, 3].min((1, 2)), x[:, 3].max((1, 2)))  # a constant image per sample
-    assert np.array_equal(x[:, 3, 0, 0], np.where(whole, 255, 0))
-    run = tmp_path / "f"
-    assert main(["train", "--model", "multiview", "--data", str(data), "--out", str(run), "--epochs", "1",
-                 "--batch-size", "8", "--threads", "1", "--finished-flag"]) == 0
-    entry = json.loads((run / "bundle" / "bundle.json").read_text())["models"]["projection"]
-    assert entry["input"]["finished"] is True and entry["layers"][0]["flags"] == 1
-    assert main(["evaluate", "--model", str(run / "bundle"), "--data", str(data), "--out", str(tmp_path / "ev")]) == 0
-    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["n"] == len(model_arrays("multiview", data, "test")[0])

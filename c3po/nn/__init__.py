@@ -7,8 +7,6 @@ batch norms and drops dropout so the numpy runtime runs the very same network.
     lenet5      (1, 28, 28)      the 61k setting and the compression testbed
     multiview   (3, 64, 64)      the three projections of one object; a shared
                                  per-view CNN, features concatenated in view order
-                                 (with ``finished``: a fourth channel, 1 when the
-                                 print is finished, joins the features)
     sequence    (T, 1, 64, 64)   per-frame CNN on camera frames, causal running maximum
                                  of frame features over layers, then a classifier
 """
@@ -73,28 +71,24 @@ def _build(spec: list[dict]) -> nn.ModuleList:
         elif t == "dropout":
             mods.append(nn.Dropout(s["p"]))
         elif t == "views":
-            mods.append(_Views(s["n"], _build(s["sub"]), s.get("flags", 0)))
+            mods.append(_Views(s["n"], _build(s["sub"])))
         else:
             raise ModelError(f"unknown layer type {t!r}")
     return mods
 
 
 class _Views(nn.Module):
-    """``sub`` on each of ``n`` channel groups, features concatenated; the last ``flags``
-    channels are no views but flags (constant images): their maxima join the features."""
-
-    def __init__(self, n: int, sub: nn.ModuleList, flags: int = 0):
+    def __init__(self, n: int, sub: nn.ModuleList):
         super().__init__()
-        self.n, self.sub, self.flags = n, sub, flags
+        self.n, self.sub = n, sub
 
     def forward(self, x):
         b, c, h, w = x.shape
-        views = c - self.flags
-        y = x[:, :views].reshape(b * self.n, views // self.n, h, w)
+        y = x.reshape(b * self.n, c // self.n, h, w)
         for m in self.sub:
             y = m(y)
-        y = y.reshape(b, -1)
-        return torch.cat([y, x[:, views:].amax((2, 3))], 1) if self.flags else y
+        y = y.reshape(b, self.n, -1)
+        return y.reshape(b, -1)
 
 
 def _run(mods: nn.ModuleList, x):
@@ -178,25 +172,19 @@ def lenet5(classes: int = 10) -> SpecNet:
 
 
 @register_model("multiview")
-def multiview(classes: int = 10, size: int = 64, views: int = 3, widths=(16, 32, 64, 128, 128),
-              finished: bool = False) -> SpecNet:
+def multiview(classes: int = 10, size: int = 64, views: int = 3, widths=(16, 32, 64, 128, 128)) -> SpecNet:
     """Five conv blocks pool a 64 px view to 4x4 before the global pool: each feature then
     sees the whole view (receptive field 78 px), so the head can tell where a grip sits
     against a barrel, not only that both are there. Four blocks (16, 32, 64, 64: 38 px,
-    pooled at 8x8) underfit; the comparison is in models/default/MODEL_CARD.md.
-
-    ``finished``: one more input channel, all ones when the print is finished and zeros
-    when it may still grow (a partial print), joins the views' features: the first
-    millimetres of a gun lying flat and a finished thin plate look alike otherwise."""
-    flags = int(finished)
+    pooled at 8x8) underfit; the comparison is in models/default/MODEL_CARD.md."""
     spec = [
-        {"type": "views", "n": views, "sub": _cnn(1, list(widths), "v"), "flags": flags},
-        {"type": "linear", "name": "fc1", "in": views * widths[-1] + flags, "out": 128},
+        {"type": "views", "n": views, "sub": _cnn(1, list(widths), "v")},
+        {"type": "linear", "name": "fc1", "in": views * widths[-1], "out": 128},
         {"type": "relu"},
         {"type": "dropout", "p": 0.3},
         {"type": "linear", "name": "fc2", "in": 128, "out": classes},
     ]
-    return SpecNet(spec, (views + flags, size, size), classes)
+    return SpecNet(spec, (views, size, size), classes)
 
 
 @register_model("sequence")
@@ -231,8 +219,7 @@ def _export(spec: list[dict], mods: nn.ModuleList, prefix: str, out: dict) -> li
         elif t == "dropout":
             continue
         elif t == "views":
-            layers.append({"type": "views", "n": s["n"], "sub": _export(s["sub"], m.sub, prefix, out),
-                           **({"flags": s["flags"]} if s.get("flags") else {})})
+            layers.append({"type": "views", "n": s["n"], "sub": _export(s["sub"], m.sub, prefix, out)})
         else:
             layers.append(copy.deepcopy(s))
     return layers

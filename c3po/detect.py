@@ -169,7 +169,8 @@ class Detector:
         masks, counts = footprint.objects(tp, ranges)
         size = self.render["size"]
         images = [self.images(tp, m) for m in masks]
-        return ((np.stack(images) if images else np.zeros((0, 0, size, size), np.uint8)), counts.tolist(),
+        empty = np.zeros((0, len(self.render.get("views", render.VIEWS)), size, size), np.uint8)  # no object yet
+        return ((np.stack(images) if images else empty), counts.tolist(),
                 np.array([_extent(tp, m, ranges) for m in masks]))
 
     def infer(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -731,3 +731,18 @@ def test_objects_smaller_than_any_training_object_are_judged_by_shape(det, label
     v = det.scan(slice_mesh(mesh), curve=False)
     assert (v.verdict, v.label) == (verdict, label), v
     assert verdict == "clear" or v.flag_layer < v.layers  # stopped while printing
+
+
+def test_a_print_that_starts_on_scaffolding_alone_is_scanned(det):
+    """Looks before the object's first layer see no object; judged in one batch with
+    looks that do (the skim of ``c3po scan`` does), they once made the scan fail."""
+    text = gzip.decompress(PISTOL.read_bytes()).decode()
+    out, z = [], 0.0
+    for line in text.splitlines():
+        if line.startswith("G0 Z"):
+            z = float(line.split()[1][1:])
+        out.append(";TYPE:SUPPORT" if line.startswith(";TYPE:") and z <= 3.0 else line)  # lifted on supports
+    lifted = "\n".join(out).encode()
+    full, skim = det.scan(lifted, name="lifted"), det.scan(lifted, name="lifted", curve=False)
+    assert full.verdict == skim.verdict == "weapon" and full.flag_layer == skim.flag_layer
+    assert full.curve[0]["score"] == 0.0  # the first look: scaffolding, nothing judged

@@ -1,6 +1,6 @@
 """Weapons and look-alikes of families no generator draws, judged by one or more bundles.
 
-    python bench/families.py [--model DIR ...] [--family blocky --family outline --family sculpted]
+    python bench/families.py [--model DIR ...] [--family blocky --family outline --family sculpted] [--draw K]
 
 ``bench/suite.py family_prints``: ``blocky`` (built from boxes and cylinders, seed 5050),
 ``outline`` (cut out of hand-drawn outlines, seed 6060) and ``sculpted`` (rounded lumps:
@@ -8,7 +8,10 @@ hulls of spheres, sphere-swept tubes; seed 7070), 6 objects per class in random 
 sliced by the built-in slicer, PrusaSlicer and CuraEngine. Every bundle scans the same
 prints in one process (the first is the baseline: models/default unless given), as
 ``c3po scan`` does: per class, prints flagged, flagged while printing and the predicted
-classes. Writes bench/results/families.json and bench/results/families.png.
+classes. Writes bench/results/families.json and bench/results/families.png;
+``--draw K`` scans the K-th next 6 objects of each class instead (new objects of the same
+families, for a check after the first draw has steered a choice) and writes
+families-drawK.json and .png.
 """
 
 from __future__ import annotations
@@ -72,12 +75,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", action="append", default=None, help="bundle folder (repeat; default: models/default)")
     ap.add_argument("--family", action="append", choices=tuple(suite.FAMILIES), default=None)
+    ap.add_argument("--draw", type=int, default=0, help="scan the K-th next 6 objects of each class (default: 0)")
     args = ap.parse_args()
     models = args.model or [str(ROOT / "models" / "default")]
-    result = {"models": models, "families": {}}
+    result = {"models": models, "draw": args.draw, "families": {}}
     weapons = set(json.loads((Path(models[0]) / "bundle.json").read_text())["weapon_classes"])
     for family in args.family or list(suite.FAMILIES):
-        items = suite.family_prints(family)
+        items = suite.family_prints(family, draw=args.draw)
         result["families"][family] = {m: summarise(suite.scan_all(items, Path(m)), weapons) for m in models}
         for m, s in result["families"][family].items():
             g, c = s["guns"], s["look_alikes"]
@@ -89,9 +93,10 @@ def main() -> None:
                 mine = result["families"][family][m]["guns"]["flagged"]
                 print(f"{family:8s} guns flagged, {m} vs {models[0]}: {mine / max(base, 1):.2f}x")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "families.json").write_text(json.dumps(result, indent=1) + "\n")
-    plot(result, RESULTS / "families.png")
-    print(f"wrote {RESULTS / 'families.json'}")
+    name = f"families-draw{args.draw}" if args.draw else "families"
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    plot(result, RESULTS / f"{name}.png")
+    print(f"wrote {RESULTS / name}.json")
 
 
 if __name__ == "__main__":

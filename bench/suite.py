@@ -529,12 +529,15 @@ def family_pose(family: str, label: str, i: int):
     return random_pose(np.random.default_rng([seed, labels.index(label), i, 1]), scale=(0.8, 1.2))
 
 
-def family_prints(family: str, per_class: int = 6, slicers=("builtin", "prusa", "cura"), workers: int = 2) -> list[dict]:
+def family_prints(family: str, per_class: int = 6, slicers=("builtin", "prusa", "cura"), workers: int = 2,
+                  draw: int = 0) -> list[dict]:
     """[{path, label, slicer, rest}] for ``per_class`` objects of each class of ``family``
     (``FAMILIES``: "blocky", "outline", "sculpted"); ``slicer`` is ``SLICER-FAMILY`` (a
-    setup of its own)."""
+    setup of its own). ``draw`` k > 0 takes the objects after the first k draws: new
+    objects of the same family, for a test after the first draw has steered a choice."""
     labels = FAMILIES[family][2]
-    jobs = [(family, label, i, s) for s in slicers for label in labels for i in range(per_class)]
+    first = draw * per_class
+    jobs = [(family, label, i, s) for s in slicers for label in labels for i in range(first, first + per_class)]
     return [{"path": path, "label": label, "slicer": f"{s}-{family}", "rest": family_pose(family, label, i).rest}
             for (_, label, i, s), path in _slice_all(_slice_family, jobs, lambda j: "{} {} {} with {}".format(*j),
                                                       workers)]

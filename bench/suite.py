@@ -406,7 +406,7 @@ def outline_mesh(label: str, i: int):
 #: (a slide, a grip, a drum, a stock) or a tube swept by a sphere along a polyline (a
 #: barrel, a trigger guard, a curved magazine), flattened or not along its thickness, then
 #: joined: no block, no flat cut-out and no generator silhouette. Written in session 33
-#: after the rule that uses it (MODEL_CARD.md), from a seed of its own, and scanned once
+#: after the rule that uses it (docs/model-history.md), from a seed of its own, and scanned once
 SCULPTED_SEED = 7070
 
 

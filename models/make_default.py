@@ -51,7 +51,7 @@ VASE = 0.15
 #: pair trained with 0.35 (session 31, ``c3po20``) flagged 38 of 54 guns of another
 #: family (bench/suite.py, blocky) where the shipped pair flags 22, but, cross-validated
 #: on the calibration prints, let 4 of 518 weapon prints finish unflagged and stopped 13
-#: clear prints (the shipped pair: 0 and 6): not shipped (MODEL_CARD.md, session 31). A
+#: clear prints (the shipped pair: 0 and 6): not shipped (docs/model-history.md, session 31). A
 #: share 0.15 (session 32, ``c3po21``): 39 of 54, and again 4 of 518 and 13 (the shipped
 #: pair on the same prints: 0 and 5): not shipped either. Session 33 judged both again with a
 #: rule that weighs a new sealed family (`sculpted`): 0.15 flags fewer of its guns than the
@@ -62,7 +62,7 @@ ASSEMBLED = 0.0
 DATA = "c3po19"  # the c3po preset as built here (one folder per recipe, caches differ)
 #: the projection model: MEMBERS multiview networks of MEMBER_EPOCHS epochs each, seeds
 #: 1, 2, ...: two 10-epoch members cost the training time of one 20-epoch network and
-#: stop weapons earlier at as few false stops on the calibration prints (MODEL_CARD.md)
+#: stop weapons earlier at as few false stops on the calibration prints (docs/model-history.md, session 14)
 MEMBERS = 2
 MEMBER_EPOCHS = 10
 

@@ -115,7 +115,7 @@ class SequenceNet(nn.Module):
     """Frames (N, T, C, H, W) -> logits (N, T, K) after each frame, from the causal
     running maximum of per-frame features: the prediction at layer t sees frames 0..t.
     A running mean let the first frames, a footprint on an empty bed, dilute what the
-    later ones show (test accuracy 0.48 against 0.63 after 6 epochs; MODEL_CARD.md)."""
+    later ones show (test accuracy 0.48 against 0.63 after 6 epochs; docs/model-history.md)."""
 
     def __init__(self, frame: list[dict], head: list[dict], input_shape: tuple[int, ...], classes: int):
         super().__init__()
@@ -176,7 +176,7 @@ def multiview(classes: int = 10, size: int = 64, views: int = 3, widths=(16, 32,
     """Five conv blocks pool a 64 px view to 4x4 before the global pool: each feature then
     sees the whole view (receptive field 78 px), so the head can tell where a grip sits
     against a barrel, not only that both are there. Four blocks (16, 32, 64, 64: 38 px,
-    pooled at 8x8) underfit; the comparison is in models/default/MODEL_CARD.md."""
+    pooled at 8x8) underfit; the comparison is in docs/model-history.md (session 12)."""
     spec = [
         {"type": "views", "n": views, "sub": _cnn(1, list(widths), "v")},
         {"type": "linear", "name": "fc1", "in": views * widths[-1], "out": 128},

@@ -290,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a path the user named: missing, unwritable, a folder, a full disk
+        print(f"c3po: error: {exc}; check the path and its permissions", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -197,6 +197,8 @@ def _open(source, name: str) -> tuple[BinaryIO, str]:
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
         name = str(path) if name == "<gcode>" else name
+        if path.is_dir():
+            raise GcodeError(f"{path}: is a folder; give the path of a .gcode or .gcode.gz file in it")
         if not path.is_file():
             raise GcodeError(f"{path}: no such file; give the path of a .gcode or .gcode.gz file")
         raw = path.open("rb")

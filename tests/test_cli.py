@@ -51,6 +51,19 @@ def test_errors_are_one_line_and_exit_2(tmp_path, content, message):
     assert "Traceback" not in r.stderr
 
 
+def test_a_folder_is_named_as_one(tmp_path):
+    r = run("parse", tmp_path)
+    assert r.returncode == 2 and f"{tmp_path}: is a folder" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_unwritable_output_is_a_one_line_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    r = run("render", next(p for p in SMALL_REAL_FILES if p.name == "box_prusa.gcode.gz"), "--out", blocker / "views.png")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and str(blocker) in r.stderr and "Traceback" not in r.stderr
+
+
 def test_pure_python_fallback_is_the_same_logic():
     path = next(p for p in SMALL_REAL_FILES if p.name == "box_prusa_marlin.gcode.gz")
     env = dict(os.environ, C3PO_NO_NUMBA="1")

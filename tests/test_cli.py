@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from c3po import parse_gcode
-from tests.conftest import ROOT, SMALL_REAL_FILES
+from tests.conftest import ROOT, real_file
 
 
 def run(*args, env=None):
@@ -19,7 +19,7 @@ def run(*args, env=None):
 
 
 def test_parse_json_contract():
-    path = next(p for p in SMALL_REAL_FILES if p.name == "box_prusa.gcode.gz")
+    path = real_file("box_prusa")
     r = run("parse", path, "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
@@ -31,7 +31,7 @@ def test_parse_json_contract():
 
 
 def test_parse_human_readable():
-    path = next(p for p in SMALL_REAL_FILES if p.name == "lshape_cura.gcode.gz")
+    path = real_file("lshape_cura")
     r = run("parse", path)
     assert r.returncode == 0 and "layers" in r.stdout and "50" in r.stdout
 
@@ -59,13 +59,13 @@ def test_a_folder_is_named_as_one(tmp_path):
 def test_an_unwritable_output_is_a_one_line_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    r = run("render", next(p for p in SMALL_REAL_FILES if p.name == "box_prusa.gcode.gz"), "--out", blocker / "views.png")
+    r = run("render", real_file("box_prusa"), "--out", blocker / "views.png")
     assert r.returncode == 2, r.stderr
     assert r.stderr.count("\n") == 1 and str(blocker) in r.stderr and "Traceback" not in r.stderr
 
 
 def test_pure_python_fallback_is_the_same_logic():
-    path = next(p for p in SMALL_REAL_FILES if p.name == "box_prusa_marlin.gcode.gz")
+    path = real_file("box_prusa_marlin")
     env = dict(os.environ, C3PO_NO_NUMBA="1")
     code = (
         "import json, c3po; from c3po import _jit; assert not _jit.HAVE_NUMBA; "

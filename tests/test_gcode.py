@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from c3po import GcodeError, StreamParser, parse_gcode
 from c3po.gcode import Scanner
-from tests.conftest import REAL_FILES, SMALL_REAL_FILES
+from tests.conftest import REAL_FILES, SMALL_REAL_FILES, real_file
 
 
 def moves(text: str):
@@ -318,7 +318,7 @@ def _oracle_ends(text: str):
 
 @pytest.mark.parametrize("name", ["box_prusa", "box_prusa_marlin", "cylinder_cura", "lshape_cura"])
 def test_moves_match_pygcode_tokens(name):
-    path = next(p for p in REAL_FILES if p.name.startswith(name + "."))
+    path = real_file(name)
     text = gzip.decompress(path.read_bytes()).decode()
     expected = _oracle_ends(text)
     tp = parse_gcode(path)
@@ -365,7 +365,7 @@ def test_stream_reports_layer_once_next_layer_starts():
 
 
 def test_stream_line_by_line_str():
-    path = next(p for p in REAL_FILES if p.name.startswith("lshape_cura"))
+    path = real_file("lshape_cura")
     text = gzip.decompress(path.read_bytes()).decode()
     sp = StreamParser()
     n = sum(len(sp.feed(line)) for line in text.splitlines(keepends=True))
@@ -507,7 +507,7 @@ def test_stream_equals_whole_file_on_generated_gcode(lines, cuts):
 
 
 def test_scanner_split_anywhere_equals_whole():
-    path = next(p for p in REAL_FILES if p.name.startswith("box_prusa_marlin"))
+    path = real_file("box_prusa_marlin")
     text = gzip.decompress(path.read_bytes())
     whole = parse_gcode(text)
     for cut in (1, 2, 3, 5, 100, len(text) // 2):

@@ -12,7 +12,7 @@ import pytest
 from c3po import StreamParser, parse_gcode
 from c3po.render import (Camera, CameraRenderer, camera_frames, drawn_layers, drawn_ranges, extrusion_width, project,
                          project_views)
-from tests.conftest import ROOT, SMALL_REAL_FILES
+from tests.conftest import ROOT, real_file
 
 
 def prism_gcode(outline, layers: int, height: float = 0.2, spacing: float = 0.4, width: float = 0.4,
@@ -248,7 +248,7 @@ def test_nothing_to_draw_gives_black_images():
 
 @pytest.fixture(scope="module")
 def real():
-    return parse_gcode(next(f for f in SMALL_REAL_FILES if f.name == "cylinder_prusa.gcode.gz"))
+    return parse_gcode(real_file("cylinder_prusa"))
 
 
 def test_camera_frames_are_incremental_and_equal_from_scratch(real):
@@ -263,7 +263,7 @@ def test_camera_frames_are_incremental_and_equal_from_scratch(real):
 
 
 def test_streamed_layers_give_the_same_frames(real):
-    path = next(f for f in SMALL_REAL_FILES if f.name == "cylinder_prusa.gcode.gz")
+    path = real_file("cylinder_prusa")
     import gzip
 
     data = gzip.decompress(path.read_bytes())
@@ -332,7 +332,7 @@ def test_pure_python_fallback_matches_numba(square, tmp_path):
 def test_cli_render_writes_a_png(tmp_path, real):
     from c3po.cli import main
 
-    src = next(f for f in SMALL_REAL_FILES if f.name == "lshape_prusa.gcode.gz")
+    src = real_file("lshape_prusa")
     out = tmp_path / "views.png"
     assert main(["render", str(src), "--out", str(out), "--size", "64"]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000

@@ -84,8 +84,9 @@ def gcode_of(name: str, data: bytes) -> bytes:
 def model_metrics(det: Detector) -> dict[str, float]:
     """The bundle's test metrics of its projection model (empty when it has none)."""
     metrics = det.bundle.get("models", {}).get("projection", {}).get("metrics") or det.bundle.get("metrics") or {}
-    keep = ("accuracy", "weapon_recall", "false_positive_rate", "roc_auc")
-    return {k: float(metrics[k]) for k in keep if isinstance(metrics.get(k), (int, float))}
+    names = {"accuracy": "accuracy", "weapon_recall": "weapon recall",
+             "false_positive_rate": "false-positive rate", "roc_auc": "ROC AUC"}
+    return {name: float(metrics[k]) for k, name in names.items() if isinstance(metrics.get(k), (int, float))}
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
@@ -276,7 +277,7 @@ def main() -> None:
         st.write(f"Weapon classes: {', '.join(det.bundle.get('weapon_classes', []))}")
         st.write(f"Threshold: {det.threshold:.2f}")
         for key, value in model_metrics(det).items():
-            st.write(f"Test {key.replace('_', ' ')}: {value:.3g}")
+            st.write(f"Test {key}: {value:.3g}")
 
     try:
         picked = pick_file()

@@ -250,6 +250,7 @@ def test_browser_upload_of_the_sample_pistol_is_flagged(server, tmp_path):
             sync_api.expect(banner).to_contain_text("WEAPON", timeout=60_000)
             sync_api.expect(banner).to_contain_text(PISTOL.name)
             sync_api.expect(page.get_by_text("Streaming score")).to_be_visible()
+            sync_api.expect(page.get_by_text("Test ROC AUC:")).to_be_visible()  # the shipped bundle's metrics
             assert page.locator("[data-testid=stException]").count() == 0
             page.wait_for_timeout(500)  # let the last images paint
             page.screenshot(path=str(shot), full_page=True)

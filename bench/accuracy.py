@@ -1,6 +1,6 @@
 """Accuracy of the shipped models on data they never saw.
 
-    python bench/accuracy.py [--per-class 6]
+    python bench/accuracy.py [--per-class 20]
 
 * lenet5 on the object-disjoint test split of the 61k preset (target >= 99.5%);
 * the detector (models/default) on held-out G-code (bench/suite.py): unseen objects in
@@ -47,7 +47,7 @@ SCAFFOLDED = ("supports", "brim", "raft", "vase")
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--per-class", type=int, default=6)
+    ap.add_argument("--per-class", type=int, default=20, help="unseen objects per class of the six main setups (as bench/detect.py)")
     ap.add_argument("--robust-per-class", type=int, default=3, help="objects per class of each robustness setup")
     ap.add_argument("--model", default=None)
     args = ap.parse_args()

@@ -197,9 +197,9 @@ def _open(source, name: str) -> tuple[BinaryIO, str]:
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
         name = str(path) if name == "<gcode>" else name
-        if path.is_dir():
-            raise GcodeError(f"{path}: is a folder; give the path of a .gcode or .gcode.gz file in it")
         if not path.is_file():
+            if path.is_dir():
+                raise GcodeError(f"{path}: is a folder; give the path of a .gcode or .gcode.gz file in it")
             raise GcodeError(f"{path}: no such file; give the path of a .gcode or .gcode.gz file")
         raw = path.open("rb")
     elif hasattr(source, "read"):

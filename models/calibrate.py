@@ -19,13 +19,15 @@ share of weapons stopped while printing minus ``FALSE_STOP_COST`` times the shar
 clear prints stopped, both counted under a safety margin for G-code unlike the
 calibration prints (each weapon print's weapon odds lowered, and each clear print's
 raised, by ``ODDS_MARGIN``), then stops the earliest (median flag fraction); weapons it
-misses while printing are still flagged when the last layer is classified. The
+misses while printing are still flagged when the last layer is classified. Then the
+finished print's threshold (:func:`final_threshold`) is raised as far as no weapon
+print flagged at 0.5 goes unflagged with its odds lowered. The
 calibration is also cross-validated over objects (:func:`cross_validate`), as an
 estimate of what it does on objects it was not fitted on. With a novelty gate (c3po.novelty) its
 threshold is chosen first: ``GATE_MARGIN`` times the ``GATE_QUANTILE`` quantile of the
 feature distances of the looks that scored weapon-like on calibration weapon prints (a
 high quantile, not the largest: one odd look would otherwise set the gate); gated looks
-score 0. Both are
+score 0. All are
 written into the bundle's bundle.json (models/default unless ``--bundle``).
 """
 
@@ -207,11 +209,12 @@ def candidates():
     return single + pairs
 
 
-def flag_fractions(records, schedule, ema: float, thr_final: float) -> tuple[np.ndarray, np.ndarray]:
+def flag_fractions(records, schedule, ema: float) -> tuple[np.ndarray, np.ndarray]:
     """For every print: (T, H) flag fraction of each single rule (nan: never flagged),
-    and the layer fraction of its final look (flagged there when the finished print is
-    weapon-like). A policy of several rules stops at the earliest of its rules."""
-    table, finals = [], []
+    and the score of its final look (the finished print's, flagged at its last layer when
+    it reaches the final threshold: :func:`finished`). A policy of several rules stops at
+    the earliest of its rules."""
+    table, last = [], []
     for zs, layers, scores, n in records:
         idx = due_layers(zs, schedule)
         s = scores[idx]
@@ -219,8 +222,27 @@ def flag_fractions(records, schedule, ema: float, thr_final: float) -> tuple[np.
         first = first_flags(sm, THRESHOLDS, HOLDS)
         frac = np.append(layers[idx] / n, np.nan)  # index len(s) -> not stopped while printing
         table.append(frac[np.minimum(first, len(s))] if len(s) > 1 else np.full(first.shape, np.nan))
-        finals.append(1.0 if max(s[-1], sm[-1]) >= thr_final else np.nan)
-    return np.array(table), np.array(finals)
+        last.append(max(s[-1], sm[-1]))
+    return np.array(table), np.array(last)
+
+
+def finished(last: np.ndarray, thr_final: float) -> np.ndarray:
+    """Flag fraction of the finished prints' verdicts: 1.0 where the final look's score
+    ``last`` reaches ``thr_final``, nan where the finished print is clear."""
+    return np.where(last >= thr_final, 1.0, np.nan)
+
+
+def outcome(records, stressed, weapon: np.ndarray, schedule, ema: float, rules, thr_final: float) -> tuple:
+    """One policy on recorded looks: (flag fraction per print while printing (nan: not
+    stopped), the same with the finished print's verdict, weapons stopped while printing,
+    the same with odds lowered, clear prints flagged with odds raised)."""
+    rows, cols = zip(*rules)
+    (table, last), (table_s, last_s) = (flag_fractions(r, schedule, ema) for r in (records, stressed))
+    printing = np.fmin.reduce(table[:, rows, cols], axis=1)
+    printing_s = np.fmin.reduce(table_s[:, rows, cols], axis=1)
+    return (printing, np.fmin(printing, finished(last, thr_final)), np.mean(~np.isnan(printing[weapon])),
+            np.mean(~np.isnan(printing_s[weapon])),
+            np.mean(~np.isnan(np.fmin(printing_s, finished(last_s, thr_final))[~weapon])))
 
 
 def novelty_gate(recorded, weapon) -> float:
@@ -233,10 +255,9 @@ def novelty_gate(recorded, weapon) -> float:
 
 
 def choose(records, stressed, weapon: np.ndarray, thr_final: float, progress: bool = True) -> tuple:
-    """The policy for recorded looks (``stressed``: the same with the odds margin applied):
-    (schedule, ema, rules, flag fraction per print while printing (nan: not stopped),
-    the same with the finished print's verdict, weapons stopped while printing, the same
-    with odds lowered, clear prints stopped with odds raised)."""
+    """The policy for recorded looks (``stressed``: the same with the odds margin applied),
+    with the finished print's verdict at ``thr_final``: (schedule, ema, rules, then
+    :func:`outcome`'s flag fractions and shares)."""
     best = None
     # clear prints whose finished file's verdict flags them (the last look alone, unsmoothed):
     # no policy changes that
@@ -245,8 +266,8 @@ def choose(records, stressed, weapon: np.ndarray, thr_final: float, progress: bo
     jobs = [(s, ema) for s, ema in itertools.product(SCHEDULES, [0.5, 0.7, 1.0])
             if looks_judged(bed[s], ema, max(HOLDS)) <= MAX_LOOKS]
     for schedule, ema in tqdm(jobs, desc="policies", disable=not progress):
-        table, final = flag_fractions(records, schedule, ema, thr_final)
-        table_s, final_s = flag_fractions(stressed, schedule, ema, thr_final)
+        (table, last), (table_s, last_s) = (flag_fractions(r, schedule, ema) for r in (records, stressed))
+        final, final_s = finished(last, thr_final), finished(last_s, thr_final)
         for rules in candidates():
             if looks_judged(bed[schedule], ema, min(HOLDS[h] for _, h in rules)) > MAX_LOOKS:
                 continue
@@ -263,6 +284,27 @@ def choose(records, stressed, weapon: np.ndarray, thr_final: float, progress: bo
             if best is None or key < best[0]:
                 best = (key, schedule, ema, rules, printing, ff, before_end, stressed_end, stressed_fpr)
     return best[1:]
+
+
+#: the finished print's thresholds searched (bundle.json ``threshold``): the first is the
+#: natural one (the weapon classes together more likely than not), and the stop rules are
+#: chosen with it
+FINAL_THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
+
+
+def final_threshold(records, stressed, weapon: np.ndarray, schedule, ema: float, rules) -> float:
+    """The largest :data:`FINAL_THRESHOLDS` under which every weapon print that the first
+    one flags is still flagged with its odds lowered by the margin (``stressed``): a
+    weapon the stop rules miss while printing must still be flagged when finished, with
+    room to spare. Clear prints do not set it; they only gain."""
+    rows, cols = zip(*rules)
+    flagged = []
+    for r in (records, stressed):
+        table, last = flag_fractions(r, schedule, ema)
+        stopped = ~np.isnan(np.fmin.reduce(table[:, rows, cols], axis=1))[weapon]
+        flagged.append([stopped | (last[weapon] >= t) for t in FINAL_THRESHOLDS])
+    (now, *_), lowered = flagged
+    return max([FINAL_THRESHOLDS[0]] + [t for t, f in zip(FINAL_THRESHOLDS, lowered) if np.all(f | ~now)])
 
 
 _DETS: list = []
@@ -405,14 +447,16 @@ def main() -> None:
         setup += [slicer] * len(items)
         objects += [i for _, i, _ in items]
     weapon, setup, objects = np.array(weapon), np.array(setup), np.array(objects)
-    gates, records, (schedule, ema, rules, ff_printing, ff, before_end, stressed_end, stressed_fpr) = fit(
-        recorded, weapon, det.threshold, gated)
+    gates, records, stressed, (schedule, ema, rules), thr_final = fit(recorded, weapon, gated)
+    ff_printing, ff, before_end, stressed_end, stressed_fpr = outcome(records, stressed, weapon, schedule, ema,
+                                                                       rules, thr_final)
     recall = np.mean(~np.isnan(ff[weapon]))
     fpr = np.mean(~np.isnan(ff[~weapon]))
     med = float(np.nanmedian(ff[weapon]))
     policy = {"min_height_mm": schedule[0], "step_mm": schedule[1], "step_frac": schedule[2], "ema": ema,
               "rules": [{"threshold": THRESHOLDS[t], "hold": HOLDS[h]} for t, h in rules]}
     bundle = json.loads(bundle_path.read_text())
+    bundle["threshold"] = thr_final
     bundle["stream"].update(policy)
     if gates is not None:  # one threshold per member (a number for a single network)
         bundle["models"]["projection"]["novelty"] = {"threshold": gates if members > 1 else gates[0],
@@ -427,9 +471,10 @@ def main() -> None:
         "looks_judged_on_bed_height": looks_judged(looks_on_bed_height(schedule), ema,
                                                    min(HOLDS[h] for _, h in rules)),
         "by_setup": by_setup(ff, ff_printing, weapon, setup),
-        "cross_validated": cross_validate(recorded, weapon, objects, det.threshold, gated)}
+        "cross_validated": cross_validate(recorded, weapon, objects, gated)}
     bundle_path.write_text(json.dumps(bundle, indent=1))
-    print(f"novelty gate {gates}; policy {policy}: calibration recall {recall:.3f} ({before_end:.3f} while printing, "
+    print(f"novelty gate {gates}; policy {policy}; final threshold {thr_final}: "
+          f"calibration recall {recall:.3f} ({before_end:.3f} while printing, "
           f"{stressed_end:.3f} with odds lowered), "
           f"clear flagged {fpr:.3f} ({stressed_fpr:.3f} with odds raised), median flag fraction {med:.3f}")
     for name, row in bundle["stream"]["calibration"]["by_setup"].items():
@@ -437,31 +482,33 @@ def main() -> None:
     print("  out of fold     " + ", ".join(f"{k} {v}" for k, v in bundle["stream"]["calibration"]["cross_validated"].items()))
 
 
-def fit(recorded: list[list], weapon: np.ndarray, thr_final: float, gated: bool, progress: bool = True) -> tuple:
-    """Novelty gates (None when ``not gated``), the gated records, and :func:`choose`'s
-    policy for recorded looks (``recorded[member][print]``)."""
+def fit(recorded: list[list], weapon: np.ndarray, gated: bool, progress: bool = True) -> tuple:
+    """Novelty gates (None when ``not gated``), the gated records, the same with the
+    odds margin applied, :func:`choose`'s policy (schedule, ema, rules) with the finished
+    print judged at the natural threshold, and then :func:`final_threshold` for it."""
     gates = [novelty_gate(r, weapon) for r in recorded] if gated else None
     records = combine(recorded, gates)
     stressed = [(z, layer, _raise_odds(s, -ODDS_MARGIN if is_weapon else ODDS_MARGIN), n)
                 for (z, layer, s, n), is_weapon in zip(records, weapon)]
-    return gates, records, choose(records, stressed, weapon, thr_final, progress)
+    schedule, ema, rules, *_ = choose(records, stressed, weapon, FINAL_THRESHOLDS[0], progress)
+    return gates, records, stressed, (schedule, ema, rules), final_threshold(records, stressed, weapon, schedule, ema, rules)
 
 
-def cross_validate(recorded: list[list], weapon: np.ndarray, objects: np.ndarray, thr_final: float,
-                   gated: bool) -> dict:
-    """How the calibration does on objects it did not fit: gates and policy fitted on the
-    prints of half the objects (index even, then odd; an object is in one half whatever
-    slices it), applied to the other half, counts summed over both halves."""
+def cross_validate(recorded: list[list], weapon: np.ndarray, objects: np.ndarray, gated: bool) -> dict:
+    """How the calibration does on objects it did not fit: gates, policy and final
+    threshold fitted on the prints of half the objects (index even, then odd; an object
+    is in one half whatever slices it), applied to the other half, counts summed over
+    both halves."""
     printing, ff, w = [], [], []
     for half in (0, 1):
         fit_on, test = objects % 2 == half, objects % 2 != half
-        gates, _, (schedule, ema, rules, *_) = fit([[r for r, f in zip(rec, fit_on) if f] for rec in recorded],
-                                                  weapon[fit_on], thr_final, gated, progress=False)
-        table, final = flag_fractions(combine([[r for r, t in zip(rec, test) if t] for rec in recorded], gates),
-                                      schedule, ema, thr_final)
+        gates, _, _, (schedule, ema, rules), thr_final = fit(
+            [[r for r, f in zip(rec, fit_on) if f] for rec in recorded], weapon[fit_on], gated, progress=False)
+        table, last = flag_fractions(combine([[r for r, t in zip(rec, test) if t] for rec in recorded], gates),
+                                     schedule, ema)
         rows, cols = zip(*rules)
         printing.append(np.fmin.reduce(table[:, rows, cols], axis=1))
-        ff.append(np.fmin(printing[-1], final))
+        ff.append(np.fmin(printing[-1], finished(last, thr_final)))
         w.append(weapon[test])
     printing, ff, w = map(np.concatenate, (printing, ff, w))
     return by_setup(ff, printing, w, np.full(len(w), "all"))["all"]  # the same counts, over both halves

@@ -545,10 +545,9 @@ def test_calibration_simulates_the_detectors_looks_and_rules(det):
             assert layers[picked].astype(int).tolist() == looked, schedule
             live.policy["rules"] = [{"threshold": t, "hold": h}]
             stop = live.scan(PISTOL).flag_layer
-            table, final = calibrate.flag_fractions([(zs, layers, scores, recorded.layers)], schedule, 1.0,
-                                                    det.threshold)
+            table, last = calibrate.flag_fractions([(zs, layers, scores, recorded.layers)], schedule, 1.0)
             ff = table[0, calibrate.THRESHOLDS.index(t), calibrate.HOLDS.index(h)]
-            ff = final[0] if np.isnan(ff) else ff
+            ff = calibrate.finished(last, det.threshold)[0] if np.isnan(ff) else ff
             assert ff == pytest.approx(stop / recorded.layers), (schedule, t, h)
 
 
@@ -621,6 +620,36 @@ def test_calibration_keeps_clear_prints_stopped_under_the_target(monkeypatch):
                          "median_flag_fraction": pytest.approx(float(np.median(ff[:5])), abs=1e-3),
                          "clear": 2, "clear_flagged": 2}
     assert rows["b"]["clear"] == 48 and rows["b"]["clear_flagged"] == 0
+
+
+def test_final_threshold_rises_only_as_far_as_no_weapon_is_lost():
+    """The finished print's threshold is raised while every weapon print the stop rules
+    miss, its odds lowered 1.65x, still reaches it: weapons ending at 0.75 and 0.9 (0.645
+    and 0.845 lowered) allow 0.6, not 0.65; one ending at 0.62 (0.497 lowered) keeps 0.5.
+    A weapon that 0.5 misses anyway, and clear prints however they end, do not hold it
+    down."""
+    sys.path.insert(0, str(ROOT / "models"))
+    import calibrate
+
+    n = 60
+    zs, layers = 0.5 * np.arange(1, n + 1), np.arange(1, n + 1, dtype=float)
+
+    def rec(body, last):
+        return zs, layers, np.r_[np.full(n - 1, body), last], n
+
+    def threshold(records, weapon):
+        stressed = [(z, lay, calibrate._raise_odds(s, -calibrate.ODDS_MARGIN if w else calibrate.ODDS_MARGIN), k)
+                    for (z, lay, s, k), w in zip(records, weapon)]
+        return calibrate.final_threshold(records, stressed, np.array(weapon), (1.0, 0.5, 0.1), 1.0,
+                                         [(5, 1)])  # 0.85 for 3 looks
+
+    stopped, late = [rec(0.97, 0.97)] * 8, [rec(0.3, 0.75), rec(0.3, 0.9)]
+    clear = [rec(0.1, 0.62), rec(0.02, 0.02)]
+    weapon = [True] * 10 + [False] * 2
+    assert threshold(stopped + late + clear, weapon) == 0.6
+    assert threshold(stopped + late[1:] + clear, weapon[1:]) == 0.8  # only the 0.845 one left
+    assert threshold(stopped + late + [rec(0.3, 0.4)] + clear, weapon[:10] + [True] + weapon[10:]) == 0.6
+    assert threshold(stopped + [rec(0.3, 0.62)] + clear, weapon[1:]) == 0.5  # 0.497 lowered: nothing to spare
 
 
 def test_calibration_budget_counts_only_the_stops_a_policy_adds():

@@ -694,9 +694,11 @@ def test_calibration_cross_validation_counts_objects_it_was_not_fitted_on():
     prints += [(looks(0.02, 0.02), False, i) for i in range(100)]
     recorded = [[p for p, _, _ in prints]]
     weapon, objects = np.array([w for _, w, _ in prints]), np.array([i for *_, i in prints])
-    *_, (_, _, _, _, ff, before_end, _, fpr) = calibrate.fit(recorded, weapon, 0.5, gated=False, progress=False)
+    _, records, stressed, policy, final = calibrate.fit(recorded, weapon, gated=False, progress=False)
+    _, ff, before_end, _, fpr = calibrate.outcome(records, stressed, weapon, *policy, final)
     assert before_end == 0 and np.isnan(ff[~weapon]).all()  # fitted on all: strict, no clear print flagged
-    cv = calibrate.cross_validate(recorded, weapon, objects, 0.5, gated=False)
+    assert final == 0.8 and np.all(ff[weapon] == 1.0)  # weapons finishing at 0.9 (0.845 lowered) allow 0.8
+    cv = calibrate.cross_validate(recorded, weapon, objects, gated=False)
     median = cv.pop("median_flag_fraction")  # five weapons stopped early, five at their last layer
     assert cv == {"weapons": 10, "flagged": 10, "stopped_while_printing": 5, "clear": 103, "clear_flagged": 3}
     assert 0.5 < median < 1.0

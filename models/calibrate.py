@@ -236,13 +236,18 @@ def outcome(records, stressed, weapon: np.ndarray, schedule, ema: float, rules, 
     """One policy on recorded looks: (flag fraction per print while printing (nan: not
     stopped), the same with the finished print's verdict, weapons stopped while printing,
     the same with odds lowered, clear prints flagged with odds raised)."""
-    rows, cols = zip(*rules)
     (table, last), (table_s, last_s) = (flag_fractions(r, schedule, ema) for r in (records, stressed))
-    printing = np.fmin.reduce(table[:, rows, cols], axis=1)
+    return _shares(table, finished(last, thr_final), table_s, finished(last_s, thr_final), weapon, rules)
+
+
+def _shares(table, final, table_s, final_s, weapon: np.ndarray, rules) -> tuple:
+    """:func:`outcome` from :func:`flag_fractions`' tables and :func:`finished`'s verdicts
+    (``_s``: with the odds margin applied)."""
+    rows, cols = zip(*rules)
+    printing = np.fmin.reduce(table[:, rows, cols], axis=1)  # the earliest rule stops the print
     printing_s = np.fmin.reduce(table_s[:, rows, cols], axis=1)
-    return (printing, np.fmin(printing, finished(last, thr_final)), np.mean(~np.isnan(printing[weapon])),
-            np.mean(~np.isnan(printing_s[weapon])),
-            np.mean(~np.isnan(np.fmin(printing_s, finished(last_s, thr_final))[~weapon])))
+    return (printing, np.fmin(printing, final), np.mean(~np.isnan(printing[weapon])),
+            np.mean(~np.isnan(printing_s[weapon])), np.mean(~np.isnan(np.fmin(printing_s, final_s)[~weapon])))
 
 
 def novelty_gate(recorded, weapon) -> float:
@@ -271,13 +276,8 @@ def choose(records, stressed, weapon: np.ndarray, thr_final: float, progress: bo
         for rules in candidates():
             if looks_judged(bed[schedule], ema, min(HOLDS[h] for _, h in rules)) > MAX_LOOKS:
                 continue
-            rows, cols = zip(*rules)
-            printing = np.fmin.reduce(table[:, rows, cols], axis=1)  # the earliest rule stops the print
-            before_end = np.mean(~np.isnan(printing[weapon]))  # stopped while printing
-            ff_s = np.fmin.reduce(table_s[:, rows, cols], axis=1)
-            stressed_end = np.mean(~np.isnan(ff_s[weapon]))
-            stressed_fpr = np.mean(~np.isnan(np.fmin(ff_s, final_s)[~weapon]))
-            ff = np.fmin(printing, final)
+            printing, ff, before_end, stressed_end, stressed_fpr = _shares(table, final, table_s, final_s,
+                                                                           weapon, rules)
             med = float(np.nanmedian(ff[weapon])) if np.any(~np.isnan(ff[weapon])) else 1.0
             key = (max(0.0, stressed_fpr - finished_fpr - MAX_FALSE_STOPS),
                    -(stressed_end - FALSE_STOP_COST * stressed_fpr), med, len(rules))

@@ -240,12 +240,17 @@ def outcome(records, stressed, weapon: np.ndarray, schedule, ema: float, rules, 
     return _shares(table, finished(last, thr_final), table_s, finished(last_s, thr_final), weapon, rules)
 
 
+def stops(table: np.ndarray, rules) -> np.ndarray:
+    """Flag fraction per print while printing under ``rules`` ((row, col) cells of
+    :func:`flag_fractions`' table; nan: not stopped): the earliest rule stops the print."""
+    rows, cols = zip(*rules)
+    return np.fmin.reduce(table[:, rows, cols], axis=1)
+
+
 def _shares(table, final, table_s, final_s, weapon: np.ndarray, rules) -> tuple:
     """:func:`outcome` from :func:`flag_fractions`' tables and :func:`finished`'s verdicts
     (``_s``: with the odds margin applied)."""
-    rows, cols = zip(*rules)
-    printing = np.fmin.reduce(table[:, rows, cols], axis=1)  # the earliest rule stops the print
-    printing_s = np.fmin.reduce(table_s[:, rows, cols], axis=1)
+    printing, printing_s = stops(table, rules), stops(table_s, rules)
     return (printing, np.fmin(printing, final), np.mean(~np.isnan(printing[weapon])),
             np.mean(~np.isnan(printing_s[weapon])), np.mean(~np.isnan(np.fmin(printing_s, final_s)[~weapon])))
 
@@ -297,11 +302,10 @@ def final_threshold(records, stressed, weapon: np.ndarray, schedule, ema: float,
     one flags is still flagged with its odds lowered by the margin (``stressed``): a
     weapon the stop rules miss while printing must still be flagged when finished, with
     room to spare. Clear prints do not set it; they only gain."""
-    rows, cols = zip(*rules)
     flagged = []
     for r in (records, stressed):
         table, last = flag_fractions(r, schedule, ema)
-        stopped = ~np.isnan(np.fmin.reduce(table[:, rows, cols], axis=1))[weapon]
+        stopped = ~np.isnan(stops(table, rules))[weapon]
         flagged.append([stopped | (last[weapon] >= t) for t in FINAL_THRESHOLDS])
     (now, *_), lowered = flagged
     return max([FINAL_THRESHOLDS[0]] + [t for t, f in zip(FINAL_THRESHOLDS, lowered) if np.all(f | ~now)])
@@ -506,8 +510,7 @@ def cross_validate(recorded: list[list], weapon: np.ndarray, objects: np.ndarray
             [[r for r, f in zip(rec, fit_on) if f] for rec in recorded], weapon[fit_on], gated, progress=False)
         table, last = flag_fractions(combine([[r for r, t in zip(rec, test) if t] for rec in recorded], gates),
                                      schedule, ema)
-        rows, cols = zip(*rules)
-        printing.append(np.fmin.reduce(table[:, rows, cols], axis=1))
+        printing.append(stops(table, rules))
         ff.append(np.fmin(printing[-1], finished(last, thr_final)))
         w.append(weapon[test])
     printing, ff, w = map(np.concatenate, (printing, ff, w))

@@ -61,7 +61,8 @@ VASE = 0.15
 ASSEMBLED = 0.0
 #: the c3po preset as built here (one folder per recipe, caches differ). 300 objects per class
 #: with members of 7 epochs (session 40, ``c3po23``/``c30``: the same cost) met more of the
-#: issues' targets but flagged fewer guns of other families: not shipped (docs/model-history.md)
+#: issues' targets but flagged fewer guns of other families, again with seeds 3 and 4 (session 41,
+#: ``c31``); pairs of one member of each recipe differ as widely: not shipped (docs/model-history.md)
 DATA = "c3po19"
 #: the projection model: MEMBERS multiview networks of MEMBER_EPOCHS epochs each, seeds
 #: 1, 2, ...: two 10-epoch members cost the training time of one 20-epoch network and

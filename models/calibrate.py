@@ -411,13 +411,16 @@ def recordings(bundle: str, members: int, items: list[tuple[str, int, Path]], sl
     return [[s[k] for k in keys] for s in seen]
 
 
-def combine(recorded: list[list], gates: list[float] | None) -> list[tuple]:
+def combine(recorded: list[list], gates: list[float] | None, camera: list | None = None,
+            weight: float = 0.0) -> list[tuple]:
     """(z, layer, score, layers) per print from each member's recorded looks
     (``recorded[member][print]``): a look's score is the mean of the members' scores,
     each 0 where the look is farther than that member's novelty gate (as
-    :meth:`c3po.detect.Detector.infer` does)."""
+    :meth:`c3po.detect.Detector.infer` does). With ``camera`` (per print, a score per
+    look: bench/camera.py) the score is ``(1 - weight)`` times that plus ``weight`` times
+    the camera's."""
     out = []
-    for member_looks in zip(*recorded):
+    for i, member_looks in enumerate(zip(*recorded)):
         scores, zs = [], []
         for m, (c, n) in enumerate(member_looks):
             z, layer, s, d = (np.array(col, float) for col in zip(*c))
@@ -425,7 +428,8 @@ def combine(recorded: list[list], gates: list[float] | None) -> list[tuple]:
             zs.append(z)
         if any(len(other) != len(z) or np.any(other != z) for other in zs):
             raise ValueError("members recorded different looks of one print; rescan (--rescan)")
-        out.append((z, layer, np.mean(scores, axis=0), n))
+        score = np.mean(scores, axis=0)
+        out.append((z, layer, score if camera is None else (1 - weight) * score + weight * np.asarray(camera[i]), n))
     return out
 
 
@@ -486,29 +490,35 @@ def main() -> None:
     print("  out of fold     " + ", ".join(f"{k} {v}" for k, v in bundle["stream"]["calibration"]["cross_validated"].items()))
 
 
-def fit(recorded: list[list], weapon: np.ndarray, gated: bool, progress: bool = True) -> tuple:
-    """Novelty gates (None when ``not gated``), the gated records, the same with the
-    odds margin applied, :func:`choose`'s policy (schedule, ema, rules) with the finished
-    print judged at the natural threshold, and then :func:`final_threshold` for it."""
+def fit(recorded: list[list], weapon: np.ndarray, gated: bool, progress: bool = True, camera: list | None = None,
+        weight: float = 0.0) -> tuple:
+    """Novelty gates (None when ``not gated``), the gated records (fused with ``camera``
+    as :func:`combine` does), the same with the odds margin applied, :func:`choose`'s
+    policy (schedule, ema, rules) with the finished print judged at the natural
+    threshold, and then :func:`final_threshold` for it."""
     gates = [novelty_gate(r, weapon) for r in recorded] if gated else None
-    records = combine(recorded, gates)
+    records = combine(recorded, gates, camera, weight)
     stressed = [(z, layer, _raise_odds(s, -ODDS_MARGIN if is_weapon else ODDS_MARGIN), n)
                 for (z, layer, s, n), is_weapon in zip(records, weapon)]
     schedule, ema, rules, *_ = choose(records, stressed, weapon, FINAL_THRESHOLDS[0], progress)
     return gates, records, stressed, (schedule, ema, rules), final_threshold(records, stressed, weapon, schedule, ema, rules)
 
 
-def cross_validate(recorded: list[list], weapon: np.ndarray, objects: np.ndarray, gated: bool) -> dict:
+def cross_validate(recorded: list[list], weapon: np.ndarray, objects: np.ndarray, gated: bool,
+                   camera: list | None = None, weight: float = 0.0) -> dict:
     """How the calibration does on objects it did not fit: gates, policy and final
     threshold fitted on the prints of half the objects (index even, then odd; an object
     is in one half whatever slices it), applied to the other half, counts summed over
-    both halves."""
+    both halves (``camera``, ``weight``: as :func:`combine`)."""
+    def part(items, mask):
+        return None if items is None else [x for x, m in zip(items, mask) if m]
+
     printing, ff, w = [], [], []
     for half in (0, 1):
         fit_on, test = objects % 2 == half, objects % 2 != half
         gates, _, _, (schedule, ema, rules), thr_final = fit(
-            [[r for r, f in zip(rec, fit_on) if f] for rec in recorded], weapon[fit_on], gated, progress=False)
-        table, last = flag_fractions(combine([[r for r, t in zip(rec, test) if t] for rec in recorded], gates),
+            [part(rec, fit_on) for rec in recorded], weapon[fit_on], gated, False, part(camera, fit_on), weight)
+        table, last = flag_fractions(combine([part(rec, test) for rec in recorded], gates, part(camera, test), weight),
                                      schedule, ema)
         printing.append(stops(table, rules))
         ff.append(np.fmin(printing[-1], finished(last, thr_final)))

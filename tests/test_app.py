@@ -149,12 +149,34 @@ def test_upload_over_the_size_limit_is_refused(monkeypatch, tiny_model):
     assert "over the 50 MB upload limit" in errors(at)[0]
 
 
-def test_upload_limit_matches_streamlit_config():
+def _app_module():
     spec = importlib.util.spec_from_file_location("streamlit_app", APP)
     app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app)  # defines the page; main() runs only under streamlit
+    return app
+
+
+def test_upload_limit_matches_streamlit_config():
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
-    assert config["server"]["maxUploadSize"] == app.MAX_UPLOAD_MB == 50
+    assert config["server"]["maxUploadSize"] == _app_module().MAX_UPLOAD_MB == 50
+
+
+def test_score_curve_marks_where_the_print_is_stopped():
+    """The streaming figure of the shipped model on the sample pistol: one point per look,
+    a dashed line per stop rule, and a red line at the layer the print is stopped."""
+    from c3po.detect import Detector
+
+    app, det = _app_module(), Detector.from_bundle(DEFAULT_MODEL)
+    v = det.scan(PISTOL)
+    assert v.flag_layer is not None
+    ax, = app.curve_figure(v, det.policy, 30).axes
+    points = ax.lines[0]
+    assert list(points.get_xdata()) == [c["layer"] for c in v.curve]
+    flat = [ln for ln in ax.lines if len(set(ln.get_ydata())) == 1 and ln.get_linestyle() == "--"]
+    assert sorted(ln.get_ydata()[0] for ln in flat) == sorted(r["threshold"] for r in det.policy["rules"])
+    stop = [ln for ln in ax.lines if ln.get_color() == app.WEAPON_RED]
+    assert [ln.get_xdata()[0] for ln in stop] == [v.flag_layer]
+    assert f"print stopped: layer {v.flag_layer}" in [t.get_text() for t in ax.get_legend().get_texts()]
 
 
 def test_missing_model_names_how_to_get_one(monkeypatch, tmp_path):

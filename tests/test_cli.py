@@ -86,3 +86,4 @@ def test_demo_summarises_samples():
     r = run("demo")
     assert r.returncode == 0, r.stderr
     assert "box_prusa.gcode.gz" in r.stdout and "66" in r.stdout
+    assert "streamlit run app/streamlit_app.py" in r.stdout  # how to start the web app

@@ -1,6 +1,7 @@
 """The detector with the shipped model: whole files, streaming, plates, the scan CLI."""
 
 import gzip
+import itertools
 import json
 import re
 import subprocess
@@ -55,6 +56,23 @@ def test_shipped_camera_model_tells_the_sample_pistol_from_the_mug(azimuth):
         assert entry["classes"][int(probs.argmax())] == want, (path.name, dict(zip(entry["classes"], probs.round(2))))
         weapon = probs[[entry["classes"].index(c) for c in meta["weapon_classes"]]].sum()
         assert (weapon >= meta["threshold"]) == (want == "pistol")
+
+
+def test_shipped_lenet5_tells_the_sample_pistol_from_the_mug():
+    """The 61k study's network (role ``lenet5``), run by the numpy runtime on the one
+    28x28 view its bundle entry names, as the 61k preset renders it."""
+    from c3po.gcode import parse_gcode
+    from c3po.render import project_views
+    from c3po.runtime import load_network
+
+    entry = json.loads((DEFAULT_BUNDLE / "bundle.json").read_text())["models"]["lenet5"]
+    net = load_network(DEFAULT_BUNDLE, entry)
+    spec = entry["input"]
+    for path, want in ((PISTOL, "pistol"), (MUG, "mug")):
+        images, _ = project_views(parse_gcode(path).object_moves(), spec["size"], views=spec["views"],
+                                  canonical=spec["canonical"], layers_per_px=spec["layers_per_px"])
+        probs = net(np.asarray(images)[None].astype(np.float32) / 255)[0]
+        assert entry["classes"][int(probs.argmax())] == want, (path.name, dict(zip(entry["classes"], probs.round(2))))
 
 
 def test_warm_up_runs_every_stage_and_leaves_verdicts_alone(det):
@@ -423,11 +441,16 @@ def test_scan_cli_threshold_and_mesh_input(tmp_path):
     from c3po.shapes.registry import create_shape
     from c3po.shapes.source import object_seed
 
-    stl = tmp_path / "mug.stl"
-    apply_pose(create_shape("mug", object_seed("mug", 2, seed=4242)), Pose()).export(stl)
-    r = _scan(stl, "--json")
+    mesh = apply_pose(create_shape("mug", object_seed("mug", 2, seed=4242)), Pose())
+    files = [tmp_path / f"mug.{ext}" for ext in ("stl", "obj", "3mf")]
+    for f in files:
+        mesh.export(f)
+    r = _scan(*files, "--json")
     assert r.returncode == 0, r.stderr + r.stdout
-    assert json.loads(r.stdout)["verdict"] == "clear"
+    got = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["verdict"] for x in got] == ["clear"] * 3
+    # one mesh in three formats: one slicing, so the same print and score
+    assert len({(x["layers"], x["score"]) for x in got}) == 1 and got[0]["layers"] > 10, got
     r = _scan(MUG, "--json", "--threshold", "0")
     assert r.returncode == 1  # everything is a weapon at threshold 0
     r = _scan(MUG, "--threshold", "2")
@@ -491,6 +514,9 @@ def test_calibration_averages_members_behind_their_own_gates():
     assert s == pytest.approx([0.7, 0.7])
     (_, _, s, _), = calibrate.combine([[(look, 20)], [(other, 20)]], [20.0, 100.0])  # 50 is past the first gate
     assert s == pytest.approx([0.7, 0.3])
+    # bench/camera.py: the camera's score fused after the gates, by weight
+    (_, _, s, _), = calibrate.combine([[(look, 20)], [(other, 20)]], [20.0, 100.0], [[0.1, 0.9]], 0.25)
+    assert s == pytest.approx([0.75 * 0.7 + 0.25 * 0.1, 0.75 * 0.3 + 0.25 * 0.9])
     with pytest.raises(ValueError, match="different looks"):
         calibrate.combine([[(look, 20)], [(other[:1], 20)]], None)
 
@@ -536,19 +562,23 @@ def test_calibration_simulates_the_detectors_looks_and_rules(det):
     scores = np.array([c["score"] for c in recorded.curve])
     assert recorded.curve[-1]["layer"] == recorded.layers and len(zs) > 20
     for schedule in [(1.0, 0.5, 0.12), (2.0, 1.0, 0.1), (1.5, 0.3, 0.15)]:
-        for t, h in [(0.5, 2), (0.9, 3), (0.75, 5)]:
+        for (t, h), ema in itertools.product([(0.5, 2), (0.9, 3), (0.75, 5)], [1.0, 0.5]):
             live = Detector(det.bundle, det.nets, det.path)
             live.policy = {**det.policy, "min_height_mm": schedule[0], "step_mm": schedule[1],
-                           "step_frac": schedule[2], "ema": 1.0, "rules": [{"threshold": 2.0, "hold": 1}]}
-            looked = [c["layer"] for c in live.scan(PISTOL).curve]
+                           "step_frac": schedule[2], "ema": ema, "rules": [{"threshold": 2.0, "hold": 1}]}
+            curve = live.scan(PISTOL).curve
             picked = calibrate.due_layers(zs, schedule)
-            assert layers[picked].astype(int).tolist() == looked, schedule
+            assert layers[picked].astype(int).tolist() == [c["layer"] for c in curve], schedule
+            smoothed = [curve[0]["score"]]  # the detector's EMA, by hand from its own look scores
+            for c in curve[1:]:
+                smoothed.append(ema * c["score"] + (1 - ema) * smoothed[-1])
+            assert [c["smoothed"] for c in curve] == pytest.approx(smoothed, abs=2e-4)
             live.policy["rules"] = [{"threshold": t, "hold": h}]
             stop = live.scan(PISTOL).flag_layer
-            table, last = calibrate.flag_fractions([(zs, layers, scores, recorded.layers)], schedule, 1.0)
+            table, last = calibrate.flag_fractions([(zs, layers, scores, recorded.layers)], schedule, ema)
             ff = table[0, calibrate.THRESHOLDS.index(t), calibrate.HOLDS.index(h)]
             ff = calibrate.finished(last, det.threshold)[0] if np.isnan(ff) else ff
-            assert ff == pytest.approx(stop / recorded.layers), (schedule, t, h)
+            assert ff == pytest.approx(stop / recorded.layers), (schedule, t, h, ema)
 
 
 def test_calibration_records_each_member_from_one_rendering_and_only_searched_looks(det):

@@ -89,3 +89,40 @@ def test_default_recipe_assembles_an_ensemble_the_detector_runs(data, runs, tmp_
     np.testing.assert_allclose(det.infer(x)[0], want, atol=1e-6)
     assert not np.allclose(det.nets[0](x / 255.0), det.nets[1](x / 255.0)), "members of two seeds differ"
     assert Detector.from_bundle(tmp_path / "default").novelty is None  # gates come from models/calibrate.py
+
+
+def test_augmentation_mirrors_the_print_and_varies_line_width():
+    """Training's mirror of three projections is the projections of the print mirrored in
+    X or Y, pixel for pixel (the views stay one object); lines are thickened, thinned or
+    the image shrunk in about the documented shares."""
+    import torch
+    import torch.nn.functional as F
+    from dataclasses import replace
+
+    from c3po.gcode import parse_gcode
+    from c3po.render import project_views
+    from c3po.train import _augment
+
+    tp = parse_gcode(ROOT / "data" / "samples" / "pistol.gcode.gz").object_moves()
+
+    def views(mirror=()):
+        start, end = tp.start.copy(), tp.end.copy()
+        for axis in mirror:
+            start[:, axis] *= -1
+            end[:, axis] *= -1
+        images, _ = project_views(replace(tp, start=start, end=end), 64, views=["top", "front", "side"])
+        return torch.from_numpy(np.asarray(images, np.float32) / 255)
+
+    printed = [views(m) for m in ((), (0,), (1,), (0, 1))]  # as printed, mirrored in X, in Y, in both
+    assert all(not torch.equal(printed[0], p) for p in printed[1:])  # the sample pistol is not symmetric
+    n = 400
+    out = _augment(printed[0][None].repeat(n, 1, 1, 1), torch.Generator().manual_seed(0), views3=True)
+    kinds = {"as is": lambda v: v, "thicker": lambda v: F.max_pool2d(v[None], 3, 1, 1)[0],
+             "thinner": lambda v: -F.max_pool2d(-v[None], 3, 1, 1)[0]}
+    count = {(m, k): sum(torch.equal(o, f(p)) for o in out) for m, p in enumerate(printed) for k, f in kinds.items()}
+    for m in range(4):  # each mirror about a quarter of the untouched 0.7 x 0.7
+        assert 0.25 * 0.49 * n * 0.6 < count[m, "as is"] < 0.25 * 0.49 * n * 1.4, count
+    for k in ("thicker", "thinner"):  # p = 0.15 each, unshrunk
+        assert 0.15 * 0.7 * n * 0.6 < sum(count[m, k] for m in range(4)) < 0.15 * 0.7 * n * 1.4, count
+    shrunk = n - sum(count.values())  # p = 0.3, drawn after the rest
+    assert 0.3 * n * 0.7 < shrunk < 0.3 * n * 1.3, count

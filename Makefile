@@ -46,6 +46,7 @@ bench: $(STAMP) system-deps
 	$(BIN)/python bench/families.py
 	$(BIN)/python bench/plates.py
 	$(BIN)/python bench/scaffolding.py
+	$(BIN)/python bench/camera.py
 	$(BIN)/python bench/plugin.py
 
 # Rebuild the shipped model: datasets -> three trained CNNs -> models/default -> novelty

@@ -135,9 +135,10 @@ def plot(result: dict, path: Path) -> None:
     for i, w in enumerate(ws):
         b.text(i - 0.2, cv[w]["stopped_while_printing"], cv[w]["stopped_while_printing"], ha="center", va="bottom")
         b.text(i + 0.2, cv[w]["clear_flagged"], cv[w]["clear_flagged"], ha="center", va="bottom")
-    b.set_xticks(x, [f"camera weight {w}" for w in ws])
-    b.set(title=f"cross-validated on {cv[ws[0]]['weapons']} weapon / {cv[ws[0]]['clear']} clear prints")
-    b.legend(fontsize=8, loc="center right")
+    b.set_xticks(x, [f"w = {w}" + (" (shipped)" if float(w) == 0 else "") for w in ws])
+    b.set(xlabel="camera weight w", ylim=(0, 1.15 * cv[ws[0]]["weapons"]),
+          title=f"cross-validated: {cv[ws[0]]['weapons']} weapon, {cv[ws[0]]['clear']} clear prints")
+    b.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -8,7 +8,9 @@ classifies each; the plate's score is its most weapon-like object's.
 
 Streaming (:class:`StreamDetector`) feeds G-code as the printer receives it. Once the
 print is ``min_height_mm`` tall (lower, it is a footprint too flat to judge), after a
-completed layer it classifies the print so far when the print has grown by
+completed layer it classifies the print so far (its partial projections: the
+virtual-camera model's score fused in stops fewer weapon prints while printing,
+``bench/camera.py``) when the print has grown by
 ``step_mm`` or by ``step_frac`` of its height since the last look (a printer has time
 for every layer; the geometric schedule keeps a whole-file scan fast), smooths the
 weapon score with an exponential moving average and aborts once any of the policy's

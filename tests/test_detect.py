@@ -166,7 +166,8 @@ def test_first_member_only_leaves_looks_that_stay_under(det):
     second = det.nets[1]
     bias = second.weights["fc2.bias"].copy()
     bias[det.classes.index("pistol")] += 30.0  # a second member that calls everything a pistol
-    odd = Detector(det.bundle, [det.nets[0], Network(second.layers, {**second.weights, "fc2.bias": bias})], det.path)
+    odd = Detector(det.bundle, [det.nets[0], Network(second.layers, {**second.weights, "fc2.bias": bias}), *det.nets[2:]],
+                   det.path)
     skipped = kept = 0
     for d, path in ((det, PISTOL), (det, MUG), (odd, MUG)):
         tp = parse_gcode(path)
